@@ -1,5 +1,10 @@
 //! Project automation, reached as `cargo xtask <command>` (see `.cargo/config.toml`).
 
+mod bench_data;
+mod bench_model;
+mod fetch_weights;
+mod synth_data;
+
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
@@ -10,9 +15,30 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
-enum Command {}
+enum Command {
+    /// Download the pretrained ResNet50 backbone from the Hugging Face hub, verified.
+    FetchWeights(fetch_weights::Args),
+    /// Write a deterministic synthetic dataset in the SALICON layout.
+    SynthData(synth_data::Args),
+    /// Benchmarks: `bench model` and `bench data`.
+    #[command(subcommand)]
+    Bench(Bench),
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    /// Model inference or training-step speed on random input.
+    Model(bench_model::Args),
+    /// Training data pipeline throughput over a dataset's train split.
+    Data(bench_data::Args),
+}
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    match cli.command {}
+    match cli.command {
+        Command::FetchWeights(args) => fetch_weights::run(args),
+        Command::SynthData(args) => synth_data::run(args),
+        Command::Bench(Bench::Model(args)) => bench_model::run(args),
+        Command::Bench(Bench::Data(args)) => bench_data::run(args),
+    }
 }

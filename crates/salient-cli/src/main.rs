@@ -13,6 +13,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Train the model (TOML config + flags that override it).
+    Train(Box<cmd::train::Args>),
+    /// Score a checkpoint or a folder of predicted maps with the standard saliency metrics.
+    Eval(cmd::eval::Args),
+    /// Predict saliency maps (and overlays) for an image or a folder.
+    Predict(cmd::predict::Args),
     /// Print parameter counts and checkpoint metadata.
     Inspect(cmd::inspect::Args),
 }
@@ -20,6 +26,9 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Train(args) => cmd::train::run(*args),
+        Command::Eval(args) => cmd::eval::run(args),
+        Command::Predict(args) => cmd::predict::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
     }
 }
