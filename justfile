@@ -8,3 +8,58 @@ test:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo test --workspace
+
+# Download the pretrained ResNet50 (hub: timm/resnet50.tv_in1k), verified, to weights/; flags pass through.
+fetch-weights *ARGS:
+    cargo xtask fetch-weights {{ARGS}}
+
+# Release build; fetches the pretrained backbone when absent (random init, said loudly, if that fails),
+# synthesises data/sample when no --data is given, trains, evaluates the best checkpoint, writes overlays.
+# The whole job end to end; extra arguments go to `salient train` (e.g. `just train --epochs 1`).
+[positional-arguments]
+train *args:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    target="${CARGO_TARGET_DIR:-target}"
+    features=()
+    if command -v nvcc >/dev/null 2>&1; then
+        features=(--features cuda); echo "just train: nvcc found, building with CUDA"
+    else
+        echo "just train: no nvcc on PATH, building for CPU (install the CUDA toolkit for GPU training)"
+    fi
+    cargo build --release -p salient-cli "${features[@]}"
+    salient="$target/release/salient"
+    data=""; out=""; init=""; prev=""
+    for a in "$@"; do
+        case "$prev" in --data) data="$a";; --out) out="$a";; --backbone-init) init="$a";; esac
+        case "$a" in --data=*) data="${a#--data=}";; --out=*) out="${a#--out=}";; --backbone-init=*) init="${a#--backbone-init=}";; esac
+        prev="$a"
+    done
+    if [ -z "$data" ]; then
+        data=data/sample
+        if [ ! -d "$data" ]; then
+            echo "just train: no --data given; generating a synthetic dataset in $data"
+            cargo xtask synth-data --out "$data"
+        fi
+        set -- --data "$data" "$@"
+    fi
+    if [ -z "$init" ] && [ ! -f weights/resnet50.safetensors ]; then
+        if ! cargo xtask fetch-weights; then
+            echo "just train: WARNING: could not fetch the pretrained backbone (see above);"
+            echo "just train: training from a randomly initialised backbone instead (--backbone-init random)."
+            set -- --backbone-init random "$@"
+        fi
+    fi
+    if [ -z "$out" ]; then
+        out="runs/$(date -u +%Y-%m-%dT%H-%M-%S)"
+        set -- --out "$out" "$@"
+    fi
+    "$salient" train "$@"
+    ckpt="$out/checkpoints/best.safetensors"
+    [ -f "$ckpt" ] || ckpt="$out/checkpoints/last.safetensors"
+    "$salient" eval --checkpoint "$ckpt" --data "$data" --split val --json "$out/eval.json"
+    if [ -d "$data/images/val" ]; then imgs="$data/images/val"; maps="$data/maps/val"
+    elif [ -d "$data/image/val" ]; then imgs="$data/image/val"; maps="$data/mask/val"
+    else imgs="$data/stimuli"; maps="$data/saliency"; fi
+    "$salient" predict --checkpoint "$ckpt" --input "$imgs" --gt "$maps" --overlay --out "$out/overlays"
+    echo "just train: done. Run directory: $out (checkpoints, metrics.jsonl, loss.png, metrics.png, eval.json, overlays/)"

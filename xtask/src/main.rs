@@ -1,6 +1,7 @@
 //! Project automation, reached as `cargo xtask <command>` (see `.cargo/config.toml`).
 
 mod bench_data;
+mod bench_kernels;
 mod bench_model;
 mod fetch_weights;
 mod synth_data;
@@ -20,7 +21,7 @@ enum Command {
     FetchWeights(fetch_weights::Args),
     /// Write a deterministic synthetic dataset in the SALICON layout.
     SynthData(synth_data::Args),
-    /// Benchmarks: `bench model` and `bench data`.
+    /// Benchmarks: `bench model`, `bench data` and `bench kernels`.
     #[command(subcommand)]
     Bench(Bench),
 }
@@ -31,6 +32,8 @@ enum Bench {
     Model(bench_model::Args),
     /// Training data pipeline throughput over a dataset's train split.
     Data(bench_data::Args),
+    /// Convolution and pooling kernels, candle's against ours, on the model's layer shapes.
+    Kernels(bench_kernels::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -40,5 +43,6 @@ fn main() -> anyhow::Result<()> {
         Command::SynthData(args) => synth_data::run(args),
         Command::Bench(Bench::Model(args)) => bench_model::run(args),
         Command::Bench(Bench::Data(args)) => bench_data::run(args),
+        Command::Bench(Bench::Kernels(args)) => bench_kernels::run(args),
     }
 }

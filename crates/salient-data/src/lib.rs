@@ -1,5 +1,51 @@
 //! # salient-data
 //!
-//! Saliency datasets: layout discovery (the seed's, SALICON's, MIT1003/CAT2000 style), robust decoding,
-//! joint deterministic augmentation of image, map and fixations, and a parallel prefetching batch loader
-//! that yields NCHW `f32` batches.
+//! Saliency datasets for training and evaluating the salient model: layout discovery, robust
+//! decoding, joint deterministic augmentation, and a parallel prefetching loader of NCHW batches.
+//!
+//! - **Discovery** ([`Dataset::discover`]): the seed's `image/` + `mask/`, SALICON's `images/` +
+//!   `maps/` (+ `fixations/`), and the MIT1003 / CAT2000 style `stimuli/` + `saliency/`
+//!   (+ `fixations/`), detected automatically or forced with [`DiscoverOptions::layout`]. Files
+//!   pair by stem; bad pairs are errors naming the file, or with `skip_bad` are listed in
+//!   [`Dataset::skipped`].
+//! - **Decoding** ([`load_rgb8`], [`load_map`], [`load_fixations`]): grey, RGBA, CMYK JPEG and
+//!   16-bit PNG to RGB8 / `f32` in `[0, 1]` / binary; truncated JPEGs are refused.
+//! - **Resizing** ([`resize_rgb8`], [`resize_map`], [`resize_u8`], [`resize_f32`]): OpenCV
+//!   `INTER_LINEAR` to within one grey level, and the float version used to bring predictions
+//!   back to an image's size.
+//! - **Augmentation** ([`Pipeline`], [`Op`]): a list of ops (resize, random sized crop,
+//!   horizontal flip, rotate) applied with one geometry draw to image, map and fixations, drawn
+//!   from a per-sample RNG keyed by `(seed, epoch, index)`.
+//! - **Loading** ([`Loader`]): seeded per-epoch shuffle, rayon decode + augment, a bounded prefetch
+//!   queue, [`Batch`]es laid out NCHW; byte-identical whatever the thread count.
+//! - **Inference input** ([`prepare_image`]) and **synthetic data** ([`synth::write_synthetic`]).
+//!
+//! ```no_run
+//! use salient_data::{Dataset, DiscoverOptions, Loader, LoaderConfig, Split};
+//! let data = Dataset::discover("data/synth".as_ref(), &DiscoverOptions::default())?;
+//! let loader = Loader::new(data.split(Split::Train), LoaderConfig::default())?;
+//! for batch in loader.epoch(0) {
+//!     let batch = batch?; // batch.images: n*3*256*256 f32, batch.maps: n*1*256*256
+//! }
+//! # Ok::<(), salient_data::DataError>(())
+//! ```
+
+pub mod augment;
+pub mod decode;
+pub mod error;
+pub mod layout;
+pub mod loader;
+pub mod normalize;
+pub mod prepare;
+pub mod resize;
+pub mod synth;
+pub mod warp;
+
+pub use augment::{apply_pipeline, sample_rng, Frame, Op, Pipeline};
+pub use decode::{image_size, load_fixations, load_map, load_rgb8, FixationMap, MapF32, RgbImage};
+pub use error::DataError;
+pub use layout::{describe_skipped, Dataset, DiscoverOptions, LayoutKind, Sample, SkippedPair, Split};
+pub use loader::{Batch, EpochBatches, Loader, LoaderConfig};
+pub use normalize::Normalize;
+pub use prepare::{load_frame, prepare_image, write_chw};
+pub use resize::{resize_f32, resize_map, resize_rgb8, resize_u8, View};

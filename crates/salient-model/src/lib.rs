@@ -4,5 +4,49 @@
 //! feeding a U-Net decoder (the seed's parameter names), with train/eval BatchNorm semantics equal to
 //! PyTorch's, freeze policies, safetensors loading and saving, and fast CPU kernels where candle's own
 //! are slow.
+//!
+//! ```no_run
+//! use candle_core::{Device, Tensor};
+//! use salient_model::{Mode, ModelConfig, SaliencyNet};
+//! let dev = Device::Cpu;
+//! let mut net = SaliencyNet::new(ModelConfig::default(), 0, &dev)?;
+//! net.load_backbone(std::path::Path::new("weights/resnet50.safetensors"))?;
+//! let x = Tensor::zeros((1, 3, 256, 256), candle_core::DType::F32, &dev)?;
+//! let saliency = net.forward(&x, Mode::Eval)?; // (1, 1, 256, 256) in [0, 1]
+//! # Ok::<(), salient_model::ModelError>(())
+//! ```
+//!
+//! Modules, one job each: [`spec`] (every tensor's name and shape), `init` (PyTorch's initial
+//! values), `store` (tensor storage and freeze roles), `batch_norm`, `conv`, `bottleneck`,
+//! `backbone`, `decoder`, `net` ([`SaliencyNet`]), `checkpoint` (safetensors I/O, [`CheckpointMeta`]),
+//! [`freeze`], [`kernels`].
+//!
+//! One deliberate difference from the seed: frozen parts are constants whose BatchNorm always runs on
+//! running statistics, even in train mode (the seed's frozen BatchNorm kept updating them).
 
+mod backbone;
+mod batch_norm;
+mod bottleneck;
+mod checkpoint;
+mod config;
+mod conv;
+mod decoder;
+mod error;
+pub mod freeze;
+mod init;
 pub mod kernels;
+mod net;
+mod profile;
+pub mod spec;
+mod store;
+
+pub use backbone::BackboneFeatures;
+pub use checkpoint::{
+    CheckpointMeta, ARCHITECTURE, META_ARCHITECTURE, META_FREEZE, META_INPUT_SIZE, META_NORMALIZE,
+};
+pub use config::{Mode, ModelConfig};
+pub use error::ModelError;
+pub use freeze::FreezePolicy;
+pub use net::{ParamCounts, SaliencyNet, INPUT_MULTIPLE};
+pub use profile::BlockTimes;
+pub use spec::{decoder_specs, resnet50_backbone_specs, saliency_net_specs};

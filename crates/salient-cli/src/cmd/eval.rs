@@ -1,8 +1,238 @@
-//! `salient eval`: Score predictions or a checkpoint against a dataset with the standard saliency metrics.
+//! `salient eval`: score predicted saliency maps (a folder, or later a checkpoint run over the
+//! split) against a dataset split with the standard saliency metrics; print a table and
+//! optionally write JSON.
+//!
+//! Predictions are matched to the split's samples by file stem. The pipeline is
+//! `(stem, Prediction)` pairs → [`scoring::Scorer`]: a model source only has to yield such pairs
+//! (`Prediction::Map`) to plug in where `--checkpoint` now stops with an error.
+
+mod npy;
+mod predictions;
+mod scoring;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use salient_data::{Dataset, DiscoverOptions, Sample, Split};
+use salient_metrics::{EvalOptions, IgBaseline, Metric, MetricSet, Report};
+
+use predictions::{Prediction, PredictionDir};
+use scoring::{load_all_fixations, Scorer};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SplitArg {
+    Train,
+    Val,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BaselineArg {
+    /// The split's centre bias: all its fixations, Gaussian-blurred (σ = 5% of the larger side).
+    Centre,
+    /// The uniform distribution.
+    Uniform,
+}
 
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(group(clap::ArgGroup::new("source").required(true).args(["checkpoint", "predictions"])))]
+pub struct Args {
+    /// Dataset root (seed, SALICON or stimuli layout, detected).
+    #[arg(long)]
+    pub data: PathBuf,
+    /// Which split to score.
+    #[arg(long, value_enum, default_value = "val")]
+    pub split: SplitArg,
+    /// A trained model to run over the split (not wired yet: use --predictions).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Folder of predicted maps named by stem: `<stem>.png` (8/16-bit) or `<stem>.npy`
+    /// (float32/float64/uint8, H×W). Any size: maps are resized to the ground truth's.
+    #[arg(long)]
+    pub predictions: Option<PathBuf>,
+    /// Comma-separated metrics among cc,kld,nss,sim,auc_judd,auc_borji,sauc,ig, or `all`.
+    /// Default: all that the dataset supports (the fixation metrics need fixation maps).
+    #[arg(long)]
+    pub metrics: Option<String>,
+    /// Also write the report as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Baseline of the information gain.
+    #[arg(long, value_enum, default_value = "centre")]
+    pub ig_baseline: BaselineArg,
+    /// Seed of AUC-Borji's random negatives.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Score the samples that have a prediction and report the others, instead of failing.
+    #[arg(long)]
+    pub allow_missing: bool,
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`salient eval` is being built")
+pub fn run(args: Args) -> anyhow::Result<()> {
+    let dataset = Dataset::discover(&args.data, &DiscoverOptions::default())
+        .with_context(|| format!("reading the dataset at {}", args.data.display()))?;
+    let split = match args.split {
+        SplitArg::Train => Split::Train,
+        SplitArg::Val => Split::Val,
+    };
+    let samples = dataset.split(split);
+    if samples.is_empty() {
+        bail!(
+            "the {} split of {} has no samples",
+            split.name(),
+            args.data.display()
+        );
+    }
+    let has_fixations = samples.iter().any(|s| s.fixations.is_some());
+    let metrics = choose_metrics(args.metrics.as_deref(), has_fixations)?;
+
+    if let Some(checkpoint) = &args.checkpoint {
+        bail!(
+            "--checkpoint {}: scoring a checkpoint needs a trained model: not wired yet. Write its \
+             maps with `salient predict --checkpoint {} --input <images> --out DIR --format npy` and \
+             run `salient eval --predictions DIR`",
+            checkpoint.display(),
+            checkpoint.display()
+        );
+    }
+    let dir_path = args.predictions.as_ref().expect("clap requires a source");
+    let dir = PredictionDir::open(dir_path)?;
+    let (pairs, missing) = match_predictions(samples, &dir);
+    if !missing.is_empty() && !args.allow_missing {
+        bail!(
+            "no prediction in {} for {} of {} samples (first: {}); pass --allow-missing to score \
+             the others",
+            dir_path.display(),
+            missing.len(),
+            samples.len(),
+            missing.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    if pairs.is_empty() {
+        bail!("no prediction in {} matches a sample stem", dir_path.display());
+    }
+
+    let fixations = if has_fixations && metrics.metrics().iter().any(|m| !m.needs_saliency_map()) {
+        load_all_fixations(samples)?
+    } else {
+        samples.iter().map(|_| None).collect()
+    };
+    let options = EvalOptions {
+        borji_seed: args.seed,
+        ig_baseline: match args.ig_baseline {
+            BaselineArg::Centre => IgBaseline::CentreBias,
+            BaselineArg::Uniform => IgBaseline::Uniform,
+        },
+    };
+    let scorer = Scorer::new(samples, &fixations, metrics.clone(), options)?;
+    let bar = progress_bar(pairs.len(), args.quiet);
+    let per_image = scorer.score_all(
+        pairs.into_iter().map(|(stem, path)| Ok((stem, Prediction::File(path)))),
+        |n| bar.inc(n as u64),
+    )?;
+    bar.finish_and_clear();
+    let report = Report::new(metrics, per_image);
+
+    println!(
+        "salient eval: {} images of {} ({} split, {} layout), predictions from {}",
+        report.images(),
+        args.data.display(),
+        split.name(),
+        dataset.layout(),
+        dir_path.display()
+    );
+    if !missing.is_empty() {
+        println!("{} samples had no prediction and were left out", missing.len());
+    }
+    print!("{}", format_table(&report));
+    if let Some(path) = &args.json {
+        write_json(path, &report)?;
+        println!("wrote {}", path.display());
+    }
+    Ok(())
+}
+
+/// The asked metrics, or by default every metric the dataset can support.
+fn choose_metrics(asked: Option<&str>, has_fixations: bool) -> anyhow::Result<MetricSet> {
+    let metrics = match asked {
+        Some(list) => list.parse::<MetricSet>()?,
+        None if has_fixations => MetricSet::all(),
+        None => {
+            eprintln!("note: the dataset has no fixation maps: scoring cc, kld, sim only");
+            MetricSet::new(Metric::ALL.into_iter().filter(|m| m.needs_saliency_map()))
+        }
+    };
+    let needs_fixations: Vec<&str> = metrics
+        .metrics()
+        .iter()
+        .filter(|m| !m.needs_saliency_map())
+        .map(|m| m.name())
+        .collect();
+    if !has_fixations && !needs_fixations.is_empty() {
+        bail!(
+            "{} need fixation maps and this split has none (use --metrics cc,kld,sim)",
+            needs_fixations.join(", ")
+        );
+    }
+    Ok(metrics)
+}
+
+/// `(stem, file)` for each sample with a prediction, and the stems without one.
+fn match_predictions(samples: &[Sample], dir: &PredictionDir) -> (Vec<(String, PathBuf)>, Vec<String>) {
+    let (mut pairs, mut missing) = (Vec::new(), Vec::new());
+    for sample in samples {
+        match dir.find(&sample.stem) {
+            Some(path) => pairs.push((sample.stem.clone(), path.to_path_buf())),
+            None => missing.push(sample.stem.clone()),
+        }
+    }
+    if dir.len() > pairs.len() {
+        eprintln!(
+            "note: {} prediction files match no sample of this split",
+            dir.len() - pairs.len()
+        );
+    }
+    (pairs, missing)
+}
+
+fn progress_bar(total: usize, quiet: bool) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
+    if let Ok(style) = ProgressStyle::with_template("scoring {bar:30} {pos}/{len} {per_sec} ETA {eta}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// The report as a table: one row per metric, mean ± std and the number of images it covers.
+fn format_table(report: &Report) -> String {
+    let mut out = format!("{:<10} {:>9} {:>9} {:>7}\n", "metric", "mean", "std", "images");
+    for (metric, s) in report.metrics.metrics().iter().zip(&report.summaries) {
+        let arrow = if metric.lower_is_better() { "↓" } else { "↑" };
+        out.push_str(&format!(
+            "{:<10} {:>9.4} {:>9.4} {:>7}",
+            format!("{} {arrow}", metric.name()),
+            s.mean,
+            s.std,
+            s.count
+        ));
+        if s.skipped > 0 {
+            out.push_str(&format!("  ({} without fixations or negatives)", s.skipped));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn write_json(path: &Path, report: &Report) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    }
+    let text = serde_json::to_string_pretty(report)?;
+    std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
 }

@@ -1,0 +1,154 @@
+//! Decoding images, saliency maps and fixation maps from disk into the crate's in-memory forms.
+//!
+//! Every colour model the datasets ship (grey, grey+alpha, RGB, RGBA, CMYK/YCCK JPEG, 8- and 16-bit
+//! PNG) is brought to RGB8 for images and to `f32` in `[0, 1]` for maps. A JPEG without its end
+//! marker is reported as truncated instead of being decoded into a half-grey picture.
+
+use std::path::Path;
+
+use image::{DynamicImage, ImageFormat};
+pub use image::RgbImage;
+
+use crate::error::DataError;
+
+/// A single-channel `f32` raster, row-major, values in `[0, 1]` for maps.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MapF32 {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<f32>,
+}
+
+impl MapF32 {
+    /// A zero-filled raster.
+    pub fn zeros(width: usize, height: usize) -> Self {
+        MapF32 {
+            width,
+            height,
+            data: vec![0.0; width * height],
+        }
+    }
+}
+
+/// A binary fixation raster: `data[y * width + x]` is 1 where someone fixated, else 0.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixationMap {
+    pub width: usize,
+    pub height: usize,
+    pub data: Vec<u8>,
+}
+
+impl FixationMap {
+    /// The fixated pixels as `(y, x)`, in row-major order.
+    pub fn points(&self) -> Vec<(u32, u32)> {
+        self.data
+            .iter()
+            .enumerate()
+            .filter(|(_, &v)| v != 0)
+            .map(|(i, _)| ((i / self.width) as u32, (i % self.width) as u32))
+            .collect()
+    }
+
+    /// How many pixels are fixated.
+    pub fn count(&self) -> usize {
+        self.data.iter().filter(|&&v| v != 0).count()
+    }
+}
+
+/// Reads the file and decodes it, refusing truncated JPEGs.
+pub(crate) fn decode_file(path: &Path) -> Result<(DynamicImage, ImageFormat), DataError> {
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    decode_bytes(path, &bytes)
+}
+
+/// Decodes an in-memory file; `path` only names it in errors.
+pub(crate) fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<(DynamicImage, ImageFormat), DataError> {
+    if bytes.is_empty() {
+        return Err(DataError::decode(path, "file is empty"));
+    }
+    let format = image::guess_format(bytes)
+        .or_else(|_| ImageFormat::from_path(path))
+        .map_err(|_| DataError::decode(path, "not a recognised image format"))?;
+    if format == ImageFormat::Jpeg && !has_jpeg_end_marker(bytes) {
+        return Err(DataError::decode(
+            path,
+            "truncated JPEG (no end-of-image marker)",
+        ));
+    }
+    let image = image::load_from_memory_with_format(bytes, format)
+        .map_err(|e| DataError::decode(path, e))?;
+    if image.width() == 0 || image.height() == 0 {
+        return Err(DataError::decode(path, "image has zero width or height"));
+    }
+    Ok((image, format))
+}
+
+/// In entropy-coded JPEG data a 0xFF byte is always followed by 0x00 or a restart marker, so
+/// 0xFF 0xD9 near the end can only be the end-of-image marker (trailing padding is tolerated).
+fn has_jpeg_end_marker(bytes: &[u8]) -> bool {
+    let tail = &bytes[bytes.len().saturating_sub(256)..];
+    tail.windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
+/// Reads only the header to learn `(width, height)`.
+pub fn image_size(path: &Path) -> Result<(u32, u32), DataError> {
+    image::ImageReader::open(path)
+        .map_err(|e| DataError::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| DataError::io(path, e))?
+        .into_dimensions()
+        .map_err(|e| DataError::decode(path, e))
+}
+
+/// Decodes any supported image to RGB8 (grey is replicated, alpha dropped, 16 bits rounded to 8,
+/// CMYK converted by the JPEG decoder).
+pub fn load_rgb8(path: &Path) -> Result<RgbImage, DataError> {
+    let (image, _) = decode_file(path)?;
+    Ok(match image {
+        DynamicImage::ImageRgb8(rgb) => rgb,
+        other => other.to_rgb8(),
+    })
+}
+
+/// Decodes a saliency map to one `f32` channel in `[0, 1]` (8-bit / 255, 16-bit / 65535; colour
+/// maps are turned grey with OpenCV's BGR2GRAY weights, as the seed did).
+pub fn load_map(path: &Path) -> Result<MapF32, DataError> {
+    let (image, _) = decode_file(path)?;
+    Ok(grey_f32(image))
+}
+
+fn grey_f32(image: DynamicImage) -> MapF32 {
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    let data: Vec<f32> = match image {
+        DynamicImage::ImageLuma8(g) => g.into_raw().into_iter().map(|v| v as f32 / 255.0).collect(),
+        DynamicImage::ImageLumaA8(g) => g.into_raw().chunks_exact(2).map(|p| p[0] as f32 / 255.0).collect(),
+        DynamicImage::ImageLuma16(g) => g.into_raw().into_iter().map(|v| v as f32 / 65535.0).collect(),
+        DynamicImage::ImageLumaA16(g) => g.into_raw().chunks_exact(2).map(|p| p[0] as f32 / 65535.0).collect(),
+        DynamicImage::ImageRgb16(_) | DynamicImage::ImageRgba16(_) => {
+            let rgb = image.to_rgb16();
+            rgb.into_raw().chunks_exact(3).map(|p| luma(p[0] as f32, p[1] as f32, p[2] as f32) / 65535.0).collect()
+        }
+        other => {
+            let rgb = match other {
+                DynamicImage::ImageRgb8(rgb) => rgb,
+                o => o.to_rgb8(),
+            };
+            rgb.into_raw().chunks_exact(3).map(|p| luma(p[0] as f32, p[1] as f32, p[2] as f32) / 255.0).collect()
+        }
+    };
+    MapF32 { width, height, data: data.into_iter().map(|v| v.clamp(0.0, 1.0)).collect() }
+}
+
+fn luma(r: f32, g: f32, b: f32) -> f32 {
+    0.299 * r + 0.587 * g + 0.114 * b
+}
+
+/// Decodes a fixation map: a pixel is a fixation when non-zero. JPEG fixation maps are lossy, so
+/// for them a pixel counts only at half intensity or more (ringing around points is not a fixation).
+pub fn load_fixations(path: &Path) -> Result<FixationMap, DataError> {
+    let (image, format) = decode_file(path)?;
+    let map = grey_f32(image);
+    let threshold = if format == ImageFormat::Jpeg { 0.5 } else { 0.0 };
+    let data = map.data.iter().map(|&v| u8::from(v > threshold)).collect();
+    Ok(FixationMap { width: map.width, height: map.height, data })
+}

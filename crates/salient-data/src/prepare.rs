@@ -1,0 +1,72 @@
+//! Turning decoded samples into network-ready planes: HWC bytes to normalised CHW `f32`.
+
+use crate::augment::Frame;
+use crate::decode::{load_fixations, load_map, load_rgb8, RgbImage};
+use crate::error::DataError;
+use crate::layout::Sample;
+use crate::normalize::Normalize;
+use crate::resize::resize_rgb8;
+
+/// Writes interleaved RGB8 as normalised planar CHW into `out` (`3 * pixels` long).
+pub fn write_chw(rgb: &[u8], normalize: Normalize, out: &mut [f32]) {
+    let pixels = rgb.len() / 3;
+    assert_eq!(out.len(), pixels * 3, "output must hold 3 planes of the image's pixels");
+    let affine = normalize.affine();
+    let (r, rest) = out.split_at_mut(pixels);
+    let (g, b) = rest.split_at_mut(pixels);
+    for (i, px) in rgb.chunks_exact(3).enumerate() {
+        r[i] = px[0] as f32 * affine[0].0 + affine[0].1;
+        g[i] = px[1] as f32 * affine[1].0 + affine[1].1;
+        b[i] = px[2] as f32 * affine[2].0 + affine[2].1;
+    }
+}
+
+/// Inference input: resize `image` to `(height, width)` (OpenCV `INTER_LINEAR`) and normalise it
+/// into a CHW vector of `3 * height * width` floats.
+pub fn prepare_image(image: &RgbImage, (height, width): (usize, usize), normalize: Normalize) -> Vec<f32> {
+    let resized = resize_rgb8(image, width as u32, height as u32);
+    let mut out = vec![0f32; 3 * height * width];
+    write_chw(resized.as_raw(), normalize, &mut out);
+    out
+}
+
+/// Decodes a sample at its native size: image, map (checked to match the image's size) and,
+/// when `with_fixations`, its fixation points (also size-checked).
+pub fn load_frame(sample: &Sample, with_fixations: bool) -> Result<Frame, DataError> {
+    let image = load_rgb8(&sample.image)?;
+    let (width, height) = image.dimensions();
+    let map = load_map(&sample.map)?;
+    if (map.width, map.height) != (width as usize, height as usize) {
+        return Err(DataError::SizeMismatch {
+            image: sample.image.clone(),
+            image_size: (width, height),
+            other: sample.map.clone(),
+            other_size: (map.width as u32, map.height as u32),
+        });
+    }
+    let fixations = if with_fixations {
+        let path = sample
+            .fixations
+            .as_ref()
+            .ok_or_else(|| DataError::MissingFixations { image: sample.image.clone() })?;
+        let fix = load_fixations(path)?;
+        if (fix.width, fix.height) != (width as usize, height as usize) {
+            return Err(DataError::SizeMismatch {
+                image: sample.image.clone(),
+                image_size: (width, height),
+                other: path.clone(),
+                other_size: (fix.width as u32, fix.height as u32),
+            });
+        }
+        Some(fix.points().into_iter().map(|(y, x)| (x as f32, y as f32)).collect())
+    } else {
+        None
+    };
+    Ok(Frame {
+        width: width as usize,
+        height: height as usize,
+        rgb: image.into_raw(),
+        map: map.data,
+        fixations,
+    })
+}

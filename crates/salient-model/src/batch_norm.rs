@@ -1,0 +1,91 @@
+//! BatchNorm2d with PyTorch's semantics (eps 1e-5, momentum 0.1).
+//!
+//! Train mode normalises with the batch's biased variance and updates the running statistics in
+//! place with the *unbiased* variance, as PyTorch does. Eval mode, and frozen layers in any mode, use
+//! the running statistics as a per-channel affine map.
+
+use candle_core::{Tensor, Var};
+
+use crate::store::{Role, TensorStore};
+use crate::{Mode, ModelError};
+
+const EPS: f64 = 1e-5;
+const MOMENTUM: f64 = 0.1;
+
+pub(crate) struct BatchNorm2d {
+    name: String,
+    weight: Tensor,
+    bias: Tensor,
+    running_mean: Var,
+    running_var: Var,
+    /// False for frozen layers: they never use batch statistics.
+    trainable: bool,
+}
+
+impl BatchNorm2d {
+    pub fn new(store: &TensorStore, prefix: &str) -> candle_core::Result<Self> {
+        let weight_name = format!("{prefix}.weight");
+        Ok(Self {
+            name: prefix.to_string(),
+            weight: store.compute(&weight_name)?,
+            bias: store.compute(&format!("{prefix}.bias"))?,
+            running_mean: store.var(&format!("{prefix}.running_mean"))?,
+            running_var: store.var(&format!("{prefix}.running_var"))?,
+            trainable: store.slot(&weight_name)?.role == Role::Trainable,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
+        if mode == Mode::Train && self.trainable {
+            self.forward_batch_stats(x)
+        } else {
+            Ok(self.forward_running_stats(x)?)
+        }
+    }
+
+    /// `y = x * scale + shift` with `scale = w / sqrt(var + eps)`, `shift = b - mean * scale`.
+    fn forward_running_stats(&self, x: &Tensor) -> candle_core::Result<Tensor> {
+        let c = self.weight.dim(0)?;
+        let mean = self.running_mean.as_detached_tensor();
+        let var = self.running_var.as_detached_tensor();
+        let scale = (&self.weight * (var + EPS)?.sqrt()?.recip()?)?;
+        let shift = (&self.bias - (mean * &scale)?)?;
+        x.broadcast_mul(&scale.reshape((1, c, 1, 1))?)?
+            .broadcast_add(&shift.reshape((1, c, 1, 1))?)
+    }
+
+    fn forward_batch_stats(&self, x: &Tensor) -> Result<Tensor, ModelError> {
+        let (n, c, h, w) = x.dims4()?;
+        let count = n * h * w;
+        if count < 2 {
+            return Err(ModelError::BatchTooSmall(self.name.clone()));
+        }
+        // (N, C, HW): reductions run over the contiguous last axis, then the batch axis.
+        let xs = x.reshape((n, c, h * w))?;
+        let mean = (xs.sum_keepdim(2)?.sum_keepdim(0)? / count as f64)?;
+        let centred = xs.broadcast_sub(&mean)?;
+        let var = (centred.sqr()?.sum_keepdim(2)?.sum_keepdim(0)? / count as f64)?;
+        let inv_std = (&var + EPS)?.sqrt()?.recip()?;
+        let scale = inv_std.broadcast_mul(&self.weight.reshape((1, c, 1))?)?;
+        let y = centred
+            .broadcast_mul(&scale)?
+            .broadcast_add(&self.bias.reshape((1, c, 1))?)?;
+        self.update_running_stats(&mean.detach().flatten_all()?, &var.detach().flatten_all()?, count)?;
+        Ok(y.reshape((n, c, h, w))?)
+    }
+
+    fn update_running_stats(
+        &self,
+        batch_mean: &Tensor,
+        batch_var: &Tensor,
+        count: usize,
+    ) -> candle_core::Result<()> {
+        let unbiased = (batch_var * (count as f64 / (count - 1) as f64))?;
+        let mean = self.running_mean.as_detached_tensor();
+        let var = self.running_var.as_detached_tensor();
+        let new_mean = ((mean * (1.0 - MOMENTUM))? + (batch_mean * MOMENTUM)?)?;
+        let new_var = ((var * (1.0 - MOMENTUM))? + (unbiased * MOMENTUM)?)?;
+        self.running_mean.set(&new_mean)?;
+        self.running_var.set(&new_var)
+    }
+}

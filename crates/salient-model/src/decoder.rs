@@ -1,0 +1,128 @@
+//! The seed's U-Net decoder, block for block, with the seed's parameter names.
+
+use candle_core::Tensor;
+
+use crate::backbone::BackboneFeatures;
+use crate::batch_norm::BatchNorm2d;
+use crate::conv::Conv2d;
+use crate::profile::LapTimer;
+use crate::store::TensorStore;
+use crate::{Mode, ModelError};
+
+/// LeakyReLU slope of the seed's `Conv` block.
+const CONV_SLOPE: f64 = 0.2;
+/// LeakyReLU slope of the seed's `Deconv` block (PyTorch's default).
+const DECONV_SLOPE: f64 = 0.01;
+
+fn leaky_relu(x: &Tensor, slope: f64) -> candle_core::Result<Tensor> {
+    x.maximum(&(x * slope)?)
+}
+
+/// The seed's `Conv(in, out, k, 1, p)`: Conv2d(bias=False) → BatchNorm2d → LeakyReLU(0.2) → Dropout.
+struct ConvBlock {
+    conv: Conv2d,
+    bn: BatchNorm2d,
+    dropout: f32,
+}
+
+impl ConvBlock {
+    fn new(store: &TensorStore, name: &str, padding: usize, dropout: f32) -> candle_core::Result<Self> {
+        Ok(Self {
+            conv: Conv2d::new(store, &format!("{name}.0"), 1, padding)?,
+            bn: BatchNorm2d::new(store, &format!("{name}.1"))?,
+            dropout,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
+        let y = leaky_relu(&self.bn.forward(&self.conv.forward(x)?, mode)?, CONV_SLOPE)?;
+        if mode == Mode::Train && self.dropout > 0.0 {
+            Ok(candle_nn::ops::dropout(&y, self.dropout)?)
+        } else {
+            Ok(y)
+        }
+    }
+}
+
+/// The seed's `Deconv(in, out, 4, 2, 1)`: ConvTranspose2d(bias=False) → BatchNorm2d → LeakyReLU(0.01).
+struct DeconvBlock {
+    weight: Tensor,
+    bn: BatchNorm2d,
+}
+
+impl DeconvBlock {
+    fn new(store: &TensorStore, name: &str) -> candle_core::Result<Self> {
+        Ok(Self {
+            weight: store.compute(&format!("{name}.0.weight"))?,
+            bn: BatchNorm2d::new(store, &format!("{name}.1"))?,
+        })
+    }
+
+    fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
+        let y = crate::kernels::conv_transpose2d(x, &self.weight, 2, 1)?;
+        Ok(leaky_relu(&self.bn.forward(&y, mode)?, DECONV_SLOPE)?)
+    }
+}
+
+pub(crate) struct Decoder {
+    conv_5: ConvBlock,
+    conv_4: ConvBlock,
+    conv_3: ConvBlock,
+    conv_2: ConvBlock,
+    conv_1: ConvBlock,
+    conv_0: ConvBlock,
+    deconv4: DeconvBlock,
+    deconv3: DeconvBlock,
+    deconv2: DeconvBlock,
+    deconv1: DeconvBlock,
+    deconv0: DeconvBlock,
+}
+
+impl Decoder {
+    pub fn new(store: &TensorStore, dropout: f32) -> candle_core::Result<Self> {
+        let conv = |name: &str, padding| ConvBlock::new(store, name, padding, dropout);
+        let deconv = |name: &str| DeconvBlock::new(store, name);
+        Ok(Self {
+            conv_5: conv("conv_5", 0)?,
+            conv_4: conv("conv_4", 0)?,
+            conv_3: conv("conv_3", 0)?,
+            conv_2: conv("conv_2", 0)?,
+            conv_1: conv("conv_1", 0)?,
+            conv_0: conv("conv_0", 1)?,
+            deconv4: deconv("deconv4")?,
+            deconv3: deconv("deconv3")?,
+            deconv2: deconv("deconv2")?,
+            deconv1: deconv("deconv1")?,
+            deconv0: deconv("deconv0")?,
+        })
+    }
+
+    /// The saliency map in [0, 1], `(N, 1, H, W)`.
+    pub fn forward(
+        &self,
+        f: &BackboneFeatures,
+        mode: Mode,
+        timer: &mut LapTimer,
+    ) -> Result<Tensor, ModelError> {
+        let x5 = self.conv_5.forward(&f.top, mode)?;
+        timer.lap("conv_5");
+        let mut x = x5;
+        let stages = [
+            (&self.deconv4, &f.skip4, &self.conv_4, "deconv4", "conv_4"),
+            (&self.deconv3, &f.skip3, &self.conv_3, "deconv3", "conv_3"),
+            (&self.deconv2, &f.skip2, &self.conv_2, "deconv2", "conv_2"),
+            (&self.deconv1, &f.skip1, &self.conv_1, "deconv1", "conv_1"),
+        ];
+        for (deconv, skip, conv, deconv_name, conv_name) in stages {
+            let up = deconv.forward(&x, mode)?;
+            timer.lap(deconv_name);
+            x = conv.forward(&Tensor::cat(&[&up, skip], 1)?, mode)?;
+            timer.lap(conv_name);
+        }
+        let up = self.deconv0.forward(&x, mode)?;
+        timer.lap("deconv0");
+        let out = candle_nn::ops::sigmoid(&self.conv_0.forward(&up, mode)?)?;
+        timer.lap("conv_0");
+        Ok(out)
+    }
+}

@@ -1,0 +1,279 @@
+//! candle custom ops wrapping the GEMM engine: a convolution and a transposed convolution (both
+//! without bias, dilation or groups), each with a backward op that computes the input and weight
+//! gradients in one pass and skips whichever is not tracked (frozen weights, constant inputs).
+
+use super::gemm_conv::{self, Elem, Geometry};
+use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
+
+/// Which of the two convolutions an op computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// `x (N, Cin, H, W) ⋆ w (Cout, Cin, K, K)`.
+    Conv,
+    /// The adjoint: `x (N, Cin, H, W)`, `w (Cin, Cout, K, K)`, output `(N, Cout, (H−1)s − 2p + K, …)`.
+    Transposed,
+}
+
+/// A convolution's shapes, resolved: the engine geometry (seen from the convolution's image side),
+/// the number of weight rows, the batch, and the shapes of the op's input and output.
+struct Plan {
+    geometry: Geometry,
+    weight_rows: usize,
+    batch: usize,
+    out_shape: Shape,
+}
+
+fn dims4(dims: &[usize], what: &str) -> Result<(usize, usize, usize, usize)> {
+    match *dims {
+        [a, b, c, d] => Ok((a, b, c, d)),
+        _ => bail!("{what} must be 4-D (N, C, H, W), got shape {dims:?}"),
+    }
+}
+
+impl Kind {
+    fn plan(self, x: &[usize], w: &[usize], stride: usize, padding: usize) -> Result<Plan> {
+        let (n, cin, h, wd) = dims4(x, "convolution input")?;
+        let (w0, w1, kh, kw) = dims4(w, "convolution weight")?;
+        if kh != kw {
+            bail!("only square kernels are supported, got {kh}x{kw}");
+        }
+        if stride == 0 {
+            bail!("convolution stride must be positive");
+        }
+        match self {
+            Kind::Conv => {
+                if w1 != cin {
+                    bail!("conv2d: input has {cin} channels, weight expects {w1}");
+                }
+                let Some(g) = Geometry::new(cin, h, wd, kh, stride, padding) else {
+                    bail!("conv2d: input {h}x{wd} with padding {padding} is smaller than kernel {kh}");
+                };
+                Ok(Plan {
+                    geometry: g,
+                    weight_rows: w0,
+                    batch: n,
+                    out_shape: Shape::from((n, w0, g.out_height, g.out_width)),
+                })
+            }
+            Kind::Transposed => {
+                if w0 != cin {
+                    bail!("conv_transpose2d: input has {cin} channels, weight expects {w0}");
+                }
+                let full = |len: usize| (len.max(1) - 1) * stride + kh;
+                if full(h) < 2 * padding || full(wd) < 2 * padding || h == 0 || wd == 0 {
+                    bail!("conv_transpose2d: padding {padding} leaves no output for input {h}x{wd}");
+                }
+                let (oh, ow) = (full(h) - 2 * padding, full(wd) - 2 * padding);
+                let g = Geometry::new(w1, oh, ow, kh, stride, padding)
+                    .filter(|g| g.out_height == h && g.out_width == wd);
+                let Some(g) = g else {
+                    bail!("conv_transpose2d: inconsistent geometry for input {h}x{wd}");
+                };
+                Ok(Plan {
+                    geometry: g,
+                    weight_rows: cin,
+                    batch: n,
+                    out_shape: Shape::from((n, w1, oh, ow)),
+                })
+            }
+        }
+    }
+}
+
+/// The contiguous data of a CPU tensor, or an error naming the operand.
+fn contiguous<'a, T: candle_core::WithDType>(
+    storage: &'a CpuStorage,
+    layout: &Layout,
+    what: &str,
+) -> Result<&'a [T]> {
+    let Some((start, end)) = layout.contiguous_offsets() else {
+        bail!("{what} must be contiguous");
+    };
+    Ok(&storage.as_slice::<T>()?[start..end])
+}
+
+/// The forward op, applied to `(x, w)`.
+pub(super) struct ConvOp {
+    pub kind: Kind,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+impl ConvOp {
+    fn run<T: Elem + candle_core::WithDType>(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(Vec<T>, Shape)> {
+        let plan = self.kind.plan(l1.dims(), l2.dims(), self.stride, self.padding)?;
+        let x = contiguous::<T>(s1, l1, "convolution input")?;
+        let w = contiguous::<T>(s2, l2, "convolution weight")?;
+        let mut out = vec![T::ZERO; plan.out_shape.elem_count()];
+        let g = &plan.geometry;
+        match self.kind {
+            Kind::Conv => gemm_conv::forward(g, x, w, plan.weight_rows, &mut out),
+            Kind::Transposed => gemm_conv::backward_data(g, x, w, plan.weight_rows, &mut out),
+        }
+        Ok((out, plan.out_shape))
+    }
+}
+
+impl CustomOp2 for ConvOp {
+    fn name(&self) -> &'static str {
+        match self.kind {
+            Kind::Conv => "salient-conv2d",
+            Kind::Transposed => "salient-conv-transpose2d",
+        }
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        match (s1, s2) {
+            (CpuStorage::F32(_), CpuStorage::F32(_)) => {
+                let (out, shape) = self.run::<f32>(s1, l1, s2, l2)?;
+                Ok((CpuStorage::F32(out), shape))
+            }
+            (CpuStorage::F64(_), CpuStorage::F64(_)) => {
+                let (out, shape) = self.run::<f64>(s1, l1, s2, l2)?;
+                Ok((CpuStorage::F64(out), shape))
+            }
+            _ => bail!(
+                "{}: input and weight must both be f32 or both f64, got {:?} and {:?}",
+                self.name(),
+                s1.dtype(),
+                s2.dtype()
+            ),
+        }
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        _res: &Tensor,
+        grad: &Tensor,
+    ) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let (need_x, need_w) = (x.track_op(), w.track_op());
+        if !need_x && !need_w {
+            return Ok((None, None));
+        }
+        let op = ConvBackwardOp {
+            kind: self.kind,
+            stride: self.stride,
+            padding: self.padding,
+            need_x,
+            need_w,
+        };
+        let flat = x.apply_op3_no_bwd(w, &grad.contiguous()?, &op)?;
+        let x_len = if need_x { x.elem_count() } else { 0 };
+        let dx = if need_x {
+            Some(flat.narrow(0, 0, x_len)?.reshape(x.shape())?)
+        } else {
+            None
+        };
+        let dw = if need_w {
+            Some(flat.narrow(0, x_len, w.elem_count())?.reshape(w.shape())?)
+        } else {
+            None
+        };
+        Ok((dx, dw))
+    }
+}
+
+/// The backward op, applied to `(x, w, grad_out)`: a flat tensor holding the input gradient (if
+/// `need_x`) followed by the weight gradient (if `need_w`).
+struct ConvBackwardOp {
+    kind: Kind,
+    stride: usize,
+    padding: usize,
+    need_x: bool,
+    need_w: bool,
+}
+
+impl ConvBackwardOp {
+    #[allow(clippy::too_many_arguments)]
+    fn run<T: Elem + candle_core::WithDType>(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<Vec<T>> {
+        let plan = self.kind.plan(l1.dims(), l2.dims(), self.stride, self.padding)?;
+        if l3.dims() != plan.out_shape.dims() {
+            bail!(
+                "convolution gradient has shape {:?}, expected {:?}",
+                l3.dims(),
+                plan.out_shape.dims()
+            );
+        }
+        let x = contiguous::<T>(s1, l1, "convolution input")?;
+        let w = contiguous::<T>(s2, l2, "convolution weight")?;
+        let grad = contiguous::<T>(s3, l3, "convolution gradient")?;
+        let x_len = if self.need_x { x.len() } else { 0 };
+        let w_len = if self.need_w { w.len() } else { 0 };
+        let mut flat = vec![T::ZERO; x_len + w_len];
+        let (dx, dw) = flat.split_at_mut(x_len);
+        let (g, rows) = (&plan.geometry, plan.weight_rows);
+        debug_assert_eq!(plan.batch * rows * g.out_len(), grad.len());
+        match self.kind {
+            Kind::Conv => {
+                if self.need_x {
+                    gemm_conv::backward_data(g, grad, w, rows, dx);
+                }
+                if self.need_w {
+                    gemm_conv::backward_weight(g, x, grad, rows, dw);
+                }
+            }
+            Kind::Transposed => {
+                if self.need_x {
+                    gemm_conv::forward(g, grad, w, rows, dx);
+                }
+                if self.need_w {
+                    gemm_conv::backward_weight(g, grad, x, rows, dw);
+                }
+            }
+        }
+        Ok(flat)
+    }
+}
+
+impl CustomOp3 for ConvBackwardOp {
+    fn name(&self) -> &'static str {
+        "salient-conv-backward"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> Result<(CpuStorage, Shape)> {
+        let (storage, len) = match (s1, s2, s3) {
+            (CpuStorage::F32(_), CpuStorage::F32(_), CpuStorage::F32(_)) => {
+                let flat = self.run::<f32>(s1, l1, s2, l2, s3, l3)?;
+                let len = flat.len();
+                (CpuStorage::F32(flat), len)
+            }
+            (CpuStorage::F64(_), CpuStorage::F64(_), CpuStorage::F64(_)) => {
+                let flat = self.run::<f64>(s1, l1, s2, l2, s3, l3)?;
+                let len = flat.len();
+                (CpuStorage::F64(flat), len)
+            }
+            _ => bail!("{}: operands must all be f32 or all f64", self.name()),
+        };
+        Ok((storage, Shape::from(len)))
+    }
+}

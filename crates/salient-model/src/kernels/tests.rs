@@ -1,0 +1,246 @@
+//! The custom kernels against candle's reference ops (convolutions) or a brute-force definition
+//! (max pooling), values and gradients, on deterministic pseudo-random data with odd sizes.
+
+use super::*;
+use candle_core::{Device, Var};
+
+/// Deterministic values in [-1, 1) from a sine hash of the index and a salt.
+fn values(len: usize, salt: f64) -> Vec<f64> {
+    (0..len)
+        .map(|i| {
+            let v = ((i as f64 + 1.0) * 12.9898 + salt * 78.233).sin() * 43758.5453;
+            2.0 * (v - v.floor()) - 1.0
+        })
+        .collect()
+}
+
+fn tensor(dims: &[usize], salt: f64, dtype: DType) -> Tensor {
+    let len = dims.iter().product();
+    Tensor::from_vec(values(len, salt), dims, &Device::Cpu)
+        .and_then(|t| t.to_dtype(dtype))
+        .expect("test tensor")
+}
+
+fn flat(t: &Tensor) -> Vec<f64> {
+    t.to_dtype(DType::F64)
+        .and_then(|t| t.flatten_all())
+        .and_then(|t| t.to_vec1())
+        .expect("flatten")
+}
+
+/// Asserts `|a − b| ≤ tol · (1 + |b|)` elementwise.
+fn assert_close(what: &str, a: &Tensor, b: &Tensor, tol: f64) {
+    assert_eq!(a.dims(), b.dims(), "{what}: shapes differ");
+    let (a, b) = (flat(a), flat(b));
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs() / (1.0 + y.abs()))
+        .fold(0.0f64, f64::max);
+    assert!(worst <= tol, "{what}: max relative difference {worst:e} > {tol:e}");
+}
+
+type ConvFn = fn(&Tensor, &Tensor, usize, usize) -> Result<Tensor>;
+
+/// Runs `ours` and `reference` on the same operands, compares outputs and the gradients of
+/// `Σ out · r` with respect to both operands.
+fn check_conv(
+    name: &str,
+    ours: ConvFn,
+    reference: ConvFn,
+    x_dims: &[usize],
+    w_dims: &[usize],
+    (stride, padding): (usize, usize),
+    dtype: DType,
+    tol: f64,
+) {
+    let x = Var::from_tensor(&tensor(x_dims, 1.0, dtype)).unwrap();
+    let w = Var::from_tensor(&tensor(w_dims, 2.0, dtype)).unwrap();
+    let want = reference(x.as_tensor(), w.as_tensor(), stride, padding).unwrap();
+    let got = ours(x.as_tensor(), w.as_tensor(), stride, padding).unwrap();
+    let case = format!("{name} x{x_dims:?} w{w_dims:?} s{stride} p{padding} {dtype:?}");
+    assert_close(&format!("{case} forward"), &got, &want, tol);
+    let r = tensor(want.dims(), 3.0, dtype);
+    let grads_want = (want * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    let grads_got = (got * &r).unwrap().sum_all().unwrap().backward().unwrap();
+    for (label, v) in [("dx", &x), ("dw", &w)] {
+        let a = grads_got.get(v.as_tensor()).expect("our gradient");
+        let b = grads_want.get(v.as_tensor()).expect("reference gradient");
+        assert_close(&format!("{case} {label}"), a, b, tol);
+    }
+}
+
+fn candle_conv2d(x: &Tensor, w: &Tensor, s: usize, p: usize) -> Result<Tensor> {
+    x.conv2d(w, p, s, 1, 1)
+}
+
+fn candle_conv_transpose2d(x: &Tensor, w: &Tensor, s: usize, p: usize) -> Result<Tensor> {
+    x.conv_transpose2d(w, p, 0, s, 1)
+}
+
+#[test]
+fn conv_transpose2d_matches_candle_values_and_gradients() {
+    // (x dims, w dims, stride, padding): odd sizes, stride 1/2, padding 0/1, the model's k4 s2 p1.
+    let cases: &[(&[usize], &[usize], usize, usize)] = &[
+        (&[2, 5, 7, 6], &[5, 3, 4, 4], 2, 1),
+        (&[3, 4, 5, 5], &[4, 6, 3, 3], 1, 0),
+        (&[1, 3, 6, 9], &[3, 2, 3, 3], 1, 1),
+        (&[2, 6, 4, 3], &[6, 4, 4, 4], 2, 0),
+        (&[2, 3, 5, 4], &[3, 5, 1, 1], 1, 0),
+        (&[3, 2, 3, 5], &[2, 3, 3, 3], 2, 1),
+    ];
+    for &(xd, wd, s, p) in cases {
+        for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+            let f: ConvFn = conv_transpose2d;
+            check_conv("conv_transpose2d", f, candle_conv_transpose2d, xd, wd, (s, p), dtype, tol);
+        }
+    }
+}
+
+#[test]
+fn conv2d_matches_candle_values_and_gradients() {
+    let cases: &[(&[usize], &[usize], usize, usize)] = &[
+        (&[2, 3, 9, 7], &[4, 3, 3, 3], 1, 1),
+        (&[3, 4, 11, 10], &[5, 4, 7, 7], 2, 3),
+        (&[2, 6, 5, 7], &[3, 6, 1, 1], 1, 0),
+        (&[2, 5, 8, 9], &[4, 5, 1, 1], 2, 0),
+        (&[1, 3, 6, 5], &[2, 3, 3, 3], 2, 1),
+        (&[3, 2, 7, 7], &[3, 2, 4, 4], 2, 1),
+        (&[2, 2, 5, 6], &[1, 2, 3, 3], 1, 0),
+    ];
+    for &(xd, wd, s, p) in cases {
+        for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+            let f: ConvFn = conv2d;
+            check_conv("conv2d", f, candle_conv2d, xd, wd, (s, p), dtype, tol);
+        }
+    }
+}
+
+#[test]
+fn convolutions_match_candle_on_a_model_sized_layer() {
+    // Large enough to take several bands and the batch-parallel path.
+    let f: ConvFn = conv_transpose2d;
+    let shape = (&[4, 32, 16, 16][..], &[32, 16, 4, 4][..]);
+    check_conv("deconv", f, candle_conv_transpose2d, shape.0, shape.1, (2, 1), DType::F32, 1e-4);
+    let f: ConvFn = conv2d;
+    let shape = (&[4, 64, 24, 24][..], &[32, 64, 3, 3][..]);
+    check_conv("conv3x3", f, candle_conv2d, shape.0, shape.1, (1, 1), DType::F32, 1e-4);
+}
+
+#[test]
+fn untracked_operands_get_no_gradient() {
+    let x = tensor(&[2, 3, 6, 6], 1.0, DType::F32);
+    let w = Var::from_tensor(&tensor(&[4, 3, 3, 3], 2.0, DType::F32)).unwrap();
+    let out = conv2d(&x, w.as_tensor(), 1, 1).unwrap();
+    let grads = out.sum_all().unwrap().backward().unwrap();
+    assert!(grads.get(&x).is_none());
+    assert!(grads.get(w.as_tensor()).is_some());
+    let x = Var::from_tensor(&x).unwrap();
+    let w = tensor(&[3, 5, 4, 4], 2.0, DType::F32);
+    let out = conv_transpose2d(x.as_tensor(), &w, 2, 1).unwrap();
+    let grads = out.sum_all().unwrap().backward().unwrap();
+    assert!(grads.get(&w).is_none());
+    assert!(grads.get(x.as_tensor()).is_some());
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    let x = tensor(&[1, 3, 5, 5], 1.0, DType::F32);
+    assert!(conv2d(&x, &tensor(&[2, 4, 3, 3], 2.0, DType::F32), 1, 1).is_err());
+    assert!(conv2d(&x, &tensor(&[2, 3, 7, 7], 2.0, DType::F32), 1, 0).is_err());
+    assert!(conv2d(&x, &tensor(&[2, 3, 3, 2], 2.0, DType::F32), 1, 0).is_err());
+    assert!(conv_transpose2d(&x, &tensor(&[4, 2, 4, 4], 2.0, DType::F32), 2, 1).is_err());
+    assert!(max_pool2d(&x, 3, 2, 2).is_err());
+    assert!(max_pool2d(&tensor(&[3, 5, 5], 1.0, DType::F32), 3, 2, 1).is_err());
+}
+
+/// PyTorch's max pooling written out: values and the first-maximum index of every window.
+fn brute_force_pool(
+    x: &[f64],
+    (n, c, h, w): (usize, usize, usize, usize),
+    k: usize,
+    s: usize,
+    p: usize,
+) -> (Vec<f64>, Vec<usize>, (usize, usize)) {
+    let (oh, ow) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+    let (mut vals, mut at) = (Vec::new(), Vec::new());
+    for plane in 0..n * c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let mut best = (f64::NEG_INFINITY, usize::MAX);
+                for ky in 0..k {
+                    for kx in 0..k {
+                        let (y, x_) = ((oy * s + ky) as isize - p as isize, (ox * s + kx) as isize - p as isize);
+                        if y < 0 || x_ < 0 || y >= h as isize || x_ >= w as isize {
+                            continue;
+                        }
+                        let i = plane * h * w + y as usize * w + x_ as usize;
+                        if best.1 == usize::MAX || x[i] > best.0 {
+                            best = (x[i], i);
+                        }
+                    }
+                }
+                vals.push(best.0);
+                at.push(best.1);
+            }
+        }
+    }
+    (vals, at, (oh, ow))
+}
+
+type PoolFn = fn(&Tensor, usize, usize, usize) -> Result<Tensor>;
+
+fn composed_pool(x: &Tensor, k: usize, s: usize, p: usize) -> Result<Tensor> {
+    max_pool::composed(
+        x,
+        Pool {
+            kernel: k,
+            stride: s,
+            padding: p,
+        },
+    )
+}
+
+#[test]
+fn max_pool2d_matches_brute_force_with_ties_values_and_gradients() {
+    let cases = [
+        ((2, 3, 7, 9), 3, 2, 1),
+        ((1, 2, 8, 8), 2, 2, 0),
+        ((2, 2, 6, 5), 3, 1, 1),
+        ((1, 3, 9, 7), 3, 3, 0),
+        ((2, 1, 5, 6), 4, 2, 2),
+    ];
+    let implementations: [(&str, PoolFn); 2] = [("custom", max_pool2d), ("composed", composed_pool)];
+    for ((n, c, h, w), k, s, p) in cases {
+        // ReLU of rounded values: many exact ties, zeros included.
+        let raw: Vec<f64> = values(n * c * h * w, 5.0)
+            .iter()
+            .map(|v| (v * 3.0).round().max(0.0) / 3.0)
+            .collect();
+        let (want, at, (oh, ow)) = brute_force_pool(&raw, (n, c, h, w), k, s, p);
+        let upstream = values(n * c * oh * ow, 6.0);
+        let mut want_grad = vec![0.0; raw.len()];
+        for (i, &j) in at.iter().enumerate() {
+            want_grad[j] += upstream[i];
+        }
+        for dtype in [DType::F32, DType::F64] {
+            for (label, pool) in implementations {
+                let case = format!("{label} {:?} k{k} s{s} p{p} {dtype:?}", (n, c, h, w));
+                let x = Tensor::from_vec(raw.clone(), (n, c, h, w), &Device::Cpu).unwrap();
+                let x = Var::from_tensor(&x.to_dtype(dtype).unwrap()).unwrap();
+                let out = pool(x.as_tensor(), k, s, p).unwrap();
+                assert_eq!(out.dims(), [n, c, oh, ow], "{case}");
+                let r = Tensor::from_vec(upstream.clone(), out.dims(), &Device::Cpu).unwrap();
+                let got = flat(&out);
+                let exact = want.iter().map(|&v| if dtype == DType::F32 { v as f32 as f64 } else { v });
+                assert!(got.iter().zip(exact).all(|(a, b)| *a == b), "{case}: values");
+                let loss = (out * r.to_dtype(dtype).unwrap()).unwrap().sum_all().unwrap();
+                let grads = loss.backward().unwrap();
+                let g = flat(grads.get(x.as_tensor()).unwrap());
+                let tol = if dtype == DType::F32 { 1e-6 } else { 1e-14 };
+                let worst = g.iter().zip(&want_grad).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+                assert!(worst <= tol, "{case}: gradient off by {worst:e}");
+            }
+        }
+    }
+}

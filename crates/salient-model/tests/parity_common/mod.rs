@@ -1,0 +1,109 @@
+//! Shared by the parity tests of salient-model and salient-train: the formula weights, input and
+//! target of `scripts/parity/make_fixture.py`, reproduced exactly, and the fixture it wrote.
+#![allow(dead_code)] // each test crate uses a different subset
+
+use std::collections::HashMap;
+
+use candle_core::{DType, Device, Tensor};
+use salient_model::saliency_net_specs;
+
+/// The committed fixture, written by `scripts/parity/make_fixture.py`.
+pub const FIXTURE: &str =
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../salient-model/tests/fixtures/parity.safetensors");
+
+pub struct Fixture {
+    pub tensors: HashMap<String, Tensor>,
+    pub meta: HashMap<String, String>,
+}
+
+impl Fixture {
+    pub fn load() -> Fixture {
+        let bytes = std::fs::read(FIXTURE).expect("parity fixture (run scripts/parity/make_fixture.py)");
+        let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).expect("fixture header");
+        let meta = header.metadata().clone().unwrap_or_default();
+        let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).expect("fixture tensors");
+        Fixture { tensors, meta }
+    }
+
+    pub fn tensor(&self, name: &str) -> &Tensor {
+        self.tensors.get(name).unwrap_or_else(|| panic!("fixture lacks `{name}`"))
+    }
+
+    /// Sampling stride of a tracked tensor.
+    pub fn stride(&self, name: &str) -> usize {
+        let strides: HashMap<String, usize> =
+            serde_json::from_str(&self.meta["strides"]).expect("strides metadata");
+        strides[name]
+    }
+}
+
+/// `float32(a + b * sin(0.37 * i + 1.3 * k))` over a tensor's flat elements, with (a, b) by kind.
+fn formula_values(name: &str, shape: &[usize], k: usize) -> Vec<f32> {
+    let numel: usize = shape.iter().product();
+    let (a, b) = if name.ends_with("running_var") {
+        (1.0, 0.5)
+    } else if name.ends_with("running_mean") {
+        (0.0, 0.1)
+    } else if shape.len() == 4 {
+        if name.starts_with("deconv") {
+            (0.0, 4.0 / ((shape[0] * shape[2] * shape[3]) as f64 / 4.0).sqrt())
+        } else {
+            (0.0, 1.6 / ((shape[1] * shape[2] * shape[3]) as f64).sqrt())
+        }
+    } else if name.ends_with("weight") {
+        (1.0, 0.2)
+    } else {
+        (0.0, 0.1)
+    };
+    (0..numel).map(|i| (a + b * (0.37 * i as f64 + 1.3 * k as f64).sin()) as f32).collect()
+}
+
+/// Every parameter and buffer in `state_dict` order, filled by the fixture's formula (k = position
+/// in the sorted list of names).
+pub fn formula_tensors() -> Vec<(String, Tensor)> {
+    let specs = saliency_net_specs();
+    let mut sorted: Vec<&str> = specs.iter().map(|(n, _)| n.as_str()).collect();
+    sorted.sort_unstable();
+    specs
+        .iter()
+        .map(|(name, shape)| {
+            let k = sorted.binary_search(&name.as_str()).unwrap();
+            let values = formula_values(name, shape, k);
+            (name.clone(), Tensor::from_vec(values, shape.as_slice(), &Device::Cpu).unwrap())
+        })
+        .collect()
+}
+
+fn signal(shape: &[usize], freq: f64, phase: f64, offset: f64, amp: f64) -> Tensor {
+    let numel: usize = shape.iter().product();
+    let v: Vec<f32> =
+        (0..numel).map(|i| (offset + amp * (freq * i as f64 + phase).sin()) as f32).collect();
+    Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
+}
+
+pub fn model_input(shape: &[usize]) -> Tensor {
+    signal(shape, 0.031, 0.7, 0.5, 0.45)
+}
+
+pub fn model_target(shape: &[usize]) -> Tensor {
+    signal(shape, 0.017, 0.2, 0.5, 0.4)
+}
+
+/// Every `stride`-th element of `t`, flattened.
+pub fn sample(t: &Tensor, stride: usize) -> Vec<f32> {
+    let v = t.flatten_all().unwrap().to_dtype(DType::F32).unwrap().to_vec1::<f32>().unwrap();
+    v.into_iter().step_by(stride).collect()
+}
+
+pub fn to_vec(t: &Tensor) -> Vec<f32> {
+    t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+}
+
+pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "length mismatch");
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+}
+
+pub fn max_abs(a: &[f32]) -> f32 {
+    a.iter().map(|x| x.abs()).fold(0.0, f32::max)
+}

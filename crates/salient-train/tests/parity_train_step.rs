@@ -1,0 +1,74 @@
+//! One training step (train mode, seed freeze, MSE, Adam lr 1e-3 betas (0.9, 0.99)) against the
+//! PyTorch fixture of scripts/parity/make_fixture.py: loss, gradients, updated parameters, updated
+//! running statistics, and frozen tensors that must not move.
+
+#[path = "../../salient-model/tests/parity_common/mod.rs"]
+mod parity_common;
+
+use std::collections::HashMap;
+
+use candle_core::{Device, Tensor};
+use parity_common::*;
+use salient_model::{Mode, ModelConfig, SaliencyNet};
+use salient_train::optim::{Adam, AdamConfig};
+
+const LOSS_REL_TOLERANCE: f64 = 1e-5;
+/// Gradients: max abs difference relative to the tensor's largest gradient.
+const GRAD_REL_TOLERANCE: f32 = 1e-3;
+/// Parameters after the step (Adam's first step moves each by about ±lr).
+const PARAM_TOLERANCE: f32 = 1e-5;
+const RUNNING_STAT_TOLERANCE: f32 = 1e-4;
+
+#[test]
+fn one_training_step_matches_pytorch() {
+    let fixture = Fixture::load();
+    let strides: HashMap<String, usize> = serde_json::from_str(&fixture.meta["strides"]).unwrap();
+    let before: HashMap<String, Tensor> = formula_tensors().into_iter().collect();
+    let net = SaliencyNet::from_tensors(ModelConfig::default(), formula_tensors(), &Device::Cpu).unwrap();
+
+    let x = model_input(&[2, 3, 64, 64]);
+    let y = net.forward(&x, Mode::Train).unwrap();
+    let target = model_target(y.dims());
+    let loss = (&y - &target).unwrap().sqr().unwrap().mean_all().unwrap();
+    let loss_value = loss.to_scalar::<f32>().unwrap() as f64;
+    let expected_loss: f64 = fixture.meta["loss"].parse().unwrap();
+    let rel = ((loss_value - expected_loss) / expected_loss).abs();
+    println!("loss {loss_value} vs {expected_loss}: rel {rel:e}");
+    assert!(rel <= LOSS_REL_TOLERANCE, "loss {loss_value} vs {expected_loss} (rel {rel})");
+
+    let grads = loss.backward().unwrap();
+    let vars: HashMap<String, candle_core::Var> = net.trainable_vars().into_iter().collect();
+    let names: Vec<String> = fixture.tensors.keys().filter_map(|k| k.strip_prefix("grad.").map(str::to_string)).collect();
+    assert!(names.len() >= 8, "fixture tracks gradients of {names:?}");
+    for name in &names {
+        let grad = grads.get(vars[name].as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
+        let ours = sample(grad, strides[name]);
+        let theirs = to_vec(fixture.tensor(&format!("grad.{name}")));
+        let diff = max_abs_diff(&ours, &theirs);
+        let scale = max_abs(&theirs);
+        println!("grad {name}: max abs diff {diff:e} (max |g| {scale:e})");
+        assert!(diff <= GRAD_REL_TOLERANCE * scale, "grad {name}: diff {diff} vs scale {scale}");
+    }
+
+    let mut adam = Adam::new(net.trainable_vars(), AdamConfig::seed()).unwrap();
+    adam.step(&grads).unwrap();
+    let now: HashMap<String, Tensor> = net.tensors().into_iter().collect();
+    for name in fixture.tensors.keys().filter_map(|k| k.strip_prefix("after.")) {
+        let stride = strides[name];
+        let ours = sample(&now[name], stride);
+        let theirs = to_vec(fixture.tensor(&format!("after.{name}")));
+        let moved = max_abs_diff(&sample(&before[name], stride), &theirs);
+        let diff = max_abs_diff(&ours, &theirs);
+        println!("after {name}: max abs diff {diff:e} (PyTorch moved it by up to {moved:e})");
+        if name.starts_with("layer2.") {
+            assert_eq!(ours, sample(&before[name], stride), "frozen {name} moved");
+            assert_eq!(moved, 0.0, "fixture: frozen {name} moved in PyTorch");
+        } else if name.contains("running_") {
+            assert!(moved > 0.0, "fixture: {name} did not move");
+            assert!(diff <= RUNNING_STAT_TOLERANCE, "{name}: diff {diff}");
+        } else {
+            assert!(moved > 5e-4, "fixture: {name} barely moved");
+            assert!(diff <= PARAM_TOLERANCE, "{name}: diff {diff}");
+        }
+    }
+}
