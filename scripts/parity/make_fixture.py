@@ -22,8 +22,9 @@ Every parameter and buffer is filled by a formula the Rust tests reproduce exact
 (crates/salient-model/tests/parity_common/mod.rs): for the tensor at position k in the sorted list of
 names (num_batches_tracked excluded) and flat element index i,
     value = float32(A + B * sin(0.37 * i + 1.3 * k))     (computed in float64)
-with (A, B) by kind: conv weight (0, 1.6 / sqrt(in * kh * kw)); transposed-conv weight
-(0, 4.0 / sqrt(in * kh * kw / 4)) (in * kh * kw / 4: the taps one output pixel sees); BN weight (1, 0.2); BN bias (0, 0.1);
+with (A, B) by kind: conv weight (0, 1.0 / sqrt(in * kh * kw)), except conv_0.0.weight
+(0, 10.0 / sqrt(in * kh * kw)); transposed-conv weight (0, 3.0 / sqrt(in * kh * kw / 4))
+(in * kh * kw / 4: the taps one output pixel sees); BN weight (1, 0.2); BN bias (0, 0.1);
 running_mean (0, 0.1); running_var (1, 0.5) (always positive).
 Input x[i] = 0.5 + 0.45 * sin(0.031 * i + 0.7), target t[i] = 0.5 + 0.4 * sin(0.017 * i + 0.2).
 
@@ -42,8 +43,11 @@ import torch.nn as nn
 import torchvision
 from safetensors.torch import load_file, save_file
 
-CONV_GAIN = 1.6
-DECONV_GAIN = 4.0
+CONV_GAIN = 1.0
+DECONV_GAIN = 3.0
+# The last convolution gets a larger gain so that the sigmoid's output spreads (std ~0.04) without
+# large activations earlier on, which would make float32 rounding approach the tolerance.
+HEAD_GAIN = 10.0
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "crates", "salient-model", "tests",
                        "fixtures", "parity.safetensors")
 FROZEN = ("conv1", "bn1", "layer1", "layer2")
@@ -120,7 +124,8 @@ def formula(name, shape, k):
         if name.startswith("deconv"):
             a, b = 0.0, DECONV_GAIN / math.sqrt(shape[0] * shape[2] * shape[3] / 4)
         else:
-            a, b = 0.0, CONV_GAIN / math.sqrt(shape[1] * shape[2] * shape[3])
+            gain = HEAD_GAIN if name.startswith("conv_0.") else CONV_GAIN
+            a, b = 0.0, gain / math.sqrt(shape[1] * shape[2] * shape[3])
     elif name.endswith("weight"):
         a, b = 1.0, 0.2
     else:

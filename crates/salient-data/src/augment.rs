@@ -15,8 +15,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::error::DataError;
-use crate::resize::{resize_f32, resize_u8, View};
-use crate::warp::{apply, invert, rotation_about_centre, warp_f32, warp_u8};
+use crate::decode::MapPixels;
+use crate::prepare::Source;
+use crate::resize::{resize_f32, resize_to_f32, resize_u8, View};
+use crate::warp::{apply, for_each_sample, invert, round_u8, rotation_about_centre, weights};
 
 fn default_crop_min() -> f64 {
     240.0 / 256.0
@@ -82,14 +84,24 @@ impl Op {
     fn probability(&self) -> Option<f64> {
         match self {
             Op::Resize => None,
-            Op::RandomSizedCrop { p, .. } | Op::HorizontalFlip { p } | Op::Rotate { p, .. } => Some(*p),
+            Op::RandomSizedCrop { p, .. } | Op::HorizontalFlip { p } | Op::Rotate { p, .. } => {
+                Some(*p)
+            }
         }
     }
 
     fn with_probability(&self, p: f64) -> Op {
         match self.clone() {
             Op::Resize => Op::Resize,
-            Op::RandomSizedCrop { min_scale, max_scale, .. } => Op::RandomSizedCrop { min_scale, max_scale, p },
+            Op::RandomSizedCrop {
+                min_scale,
+                max_scale,
+                ..
+            } => Op::RandomSizedCrop {
+                min_scale,
+                max_scale,
+                p,
+            },
             Op::HorizontalFlip { .. } => Op::HorizontalFlip { p },
             Op::Rotate { limit, .. } => Op::Rotate { limit, p },
         }
@@ -98,9 +110,16 @@ impl Op {
     fn default_named(name: &str) -> Option<Op> {
         Some(match name {
             "resize" => Op::Resize,
-            "random_sized_crop" | "crop" => Op::RandomSizedCrop { min_scale: default_crop_min(), max_scale: 1.0, p: crop_p() },
+            "random_sized_crop" | "crop" => Op::RandomSizedCrop {
+                min_scale: default_crop_min(),
+                max_scale: 1.0,
+                p: crop_p(),
+            },
             "horizontal_flip" | "hflip" | "flip" => Op::HorizontalFlip { p: flip_p() },
-            "rotate" => Op::Rotate { limit: rotate_limit(), p: rotate_p() },
+            "rotate" => Op::Rotate {
+                limit: rotate_limit(),
+                p: rotate_p(),
+            },
             _ => return None,
         })
     }
@@ -127,7 +146,9 @@ impl Pipeline {
 
     /// Validation / inference: resize only.
     pub fn seed_val() -> Self {
-        Pipeline { ops: vec![Op::Resize] }
+        Pipeline {
+            ops: vec![Op::Resize],
+        }
     }
 
     /// A named preset: `train` or `val` (alias `resize`).
@@ -149,19 +170,26 @@ impl Pipeline {
         for op in &self.ops {
             if let Some(p) = op.probability() {
                 if !(0.0..=1.0).contains(&p) {
-                    return Err(DataError::Config(format!("{}: p must be in [0, 1], got {p}", op.name())));
+                    return Err(DataError::Config(format!(
+                        "{}: p must be in [0, 1], got {p}",
+                        op.name()
+                    )));
                 }
             }
             match *op {
-                Op::RandomSizedCrop { min_scale, max_scale, .. }
-                    if !(min_scale > 0.0 && min_scale <= max_scale && max_scale <= 1.0) =>
-                {
+                Op::RandomSizedCrop {
+                    min_scale,
+                    max_scale,
+                    ..
+                } if !(min_scale > 0.0 && min_scale <= max_scale && max_scale <= 1.0) => {
                     return Err(DataError::Config(format!(
                         "random_sized_crop: need 0 < min_scale <= max_scale <= 1, got {min_scale}..{max_scale}"
                     )));
                 }
                 Op::Rotate { limit, .. } if !(0.0..=180.0).contains(&limit) => {
-                    return Err(DataError::Config(format!("rotate: limit must be in [0, 180] degrees, got {limit}")));
+                    return Err(DataError::Config(format!(
+                        "rotate: limit must be in [0, 180] degrees, got {limit}"
+                    )));
                 }
                 _ => {}
             }
@@ -271,20 +299,79 @@ impl Frame {
     }
 }
 
+/// Runs `pipeline` (which starts with `resize`, see [`Pipeline::validate`]) on a freshly decoded
+/// source: the first resize reads the stored map depth directly, so no full-size float copy of
+/// the map is made. Same result as [`apply_pipeline`] on the equivalent [`Frame`].
+pub fn apply_pipeline_to_source(pipeline: &Pipeline, source: &Source, target_h: usize, target_w: usize, rng: &mut ChaCha8Rng) -> Frame {
+    let (w, h) = (source.image.width() as usize, source.image.height() as usize);
+    let mut rgb = vec![0u8; target_w * target_h * 3];
+    resize_u8(View::full(source.image.as_raw(), w, h, 3), &mut rgb, target_w, target_h);
+    let mut map = vec![0f32; target_w * target_h];
+    match &source.map {
+        MapPixels::U8(bytes) => resize_to_f32(View::full(bytes, w, h, 1), &mut map, target_w, target_h, 1.0 / 255.0),
+        MapPixels::F32(values) => resize_f32(View::full(values, w, h, 1), &mut map, target_w, target_h),
+    }
+    let (sx, sy) = (target_w as f32 / w as f32, target_h as f32 / h as f32);
+    let fixations = source
+        .fixations
+        .as_ref()
+        .map(|points| points.iter().map(|&(x, y)| ((x + 0.5) * sx - 0.5, (y + 0.5) * sy - 0.5)).collect());
+    let mut frame = Frame { width: target_w, height: target_h, rgb, map, fixations };
+    frame.keep_points_inside();
+    let rest = match pipeline.ops.split_first() {
+        Some((Op::Resize, rest)) => rest,
+        _ => &pipeline.ops[..],
+    };
+    apply_ops(rest, frame, target_h, target_w, rng)
+}
+
 /// Runs `pipeline` on `frame`, producing a `target_w x target_h` frame. `rng` is the sample's
 /// own stream; every op draws the same number of values whether or not it fires.
-pub fn apply_pipeline(pipeline: &Pipeline, mut frame: Frame, target_h: usize, target_w: usize, rng: &mut ChaCha8Rng) -> Frame {
-    for op in &pipeline.ops {
+pub fn apply_pipeline(
+    pipeline: &Pipeline,
+    frame: Frame,
+    target_h: usize,
+    target_w: usize,
+    rng: &mut ChaCha8Rng,
+) -> Frame {
+    apply_ops(&pipeline.ops, frame, target_h, target_w, rng)
+}
+
+fn apply_ops(
+    ops: &[Op],
+    mut frame: Frame,
+    target_h: usize,
+    target_w: usize,
+    rng: &mut ChaCha8Rng,
+) -> Frame {
+    for op in ops {
         frame = match *op {
-            Op::Resize => scale_window(&frame, (0, 0, frame.width, frame.height), target_w, target_h),
-            Op::RandomSizedCrop { min_scale, max_scale, p } => {
+            Op::Resize => scale_window(
+                &frame,
+                (0, 0, frame.width, frame.height),
+                target_w,
+                target_h,
+            ),
+            Op::RandomSizedCrop {
+                min_scale,
+                max_scale,
+                p,
+            } => {
                 let fire = rng.random::<f64>() < p;
                 let unit_height: f64 = rng.random();
                 let (y_start, x_start): (f64, f64) = (rng.random(), rng.random());
                 if !fire {
                     frame
                 } else {
-                    let window = crop_window(&frame, min_scale, max_scale, unit_height, (y_start, x_start), target_w, target_h);
+                    let window = crop_window(
+                        &frame,
+                        min_scale,
+                        max_scale,
+                        unit_height,
+                        (y_start, x_start),
+                        target_w,
+                        target_h,
+                    );
                     scale_window(&frame, window, target_w, target_h)
                 }
             }
@@ -323,26 +410,53 @@ fn crop_window(
     let lo = ((min_scale * frame.height as f64).round() as usize).clamp(1, frame.height);
     let hi = ((max_scale * frame.height as f64).round() as usize).clamp(lo, frame.height);
     let crop_h = (lo + (unit_height * (hi - lo + 1) as f64) as usize).min(hi);
-    let crop_w = ((crop_h as f64 * target_w as f64 / target_h as f64).round() as usize).clamp(1, frame.width);
+    let crop_w = ((crop_h as f64 * target_w as f64 / target_h as f64).round() as usize)
+        .clamp(1, frame.width);
     let y = (((frame.height - crop_h + 1) as f64 * y_start) as usize).min(frame.height - crop_h);
     let x = (((frame.width - crop_w + 1) as f64 * x_start) as usize).min(frame.width - crop_w);
     (x, y, crop_w, crop_h)
 }
 
 /// Resizes the window `(x, y, w, h)` of every plane to `out_w x out_h`.
-fn scale_window(frame: &Frame, (x, y, w, h): (usize, usize, usize, usize), out_w: usize, out_h: usize) -> Frame {
+fn scale_window(
+    frame: &Frame,
+    (x, y, w, h): (usize, usize, usize, usize),
+    out_w: usize,
+    out_h: usize,
+) -> Frame {
     let mut rgb = vec![0u8; out_w * out_h * 3];
-    resize_u8(View::full(&frame.rgb, frame.width, frame.height, 3).window(x, y, w, h), &mut rgb, out_w, out_h);
+    resize_u8(
+        View::full(&frame.rgb, frame.width, frame.height, 3).window(x, y, w, h),
+        &mut rgb,
+        out_w,
+        out_h,
+    );
     let mut map = vec![0f32; out_w * out_h];
-    resize_f32(View::full(&frame.map, frame.width, frame.height, 1).window(x, y, w, h), &mut map, out_w, out_h);
+    resize_f32(
+        View::full(&frame.map, frame.width, frame.height, 1).window(x, y, w, h),
+        &mut map,
+        out_w,
+        out_h,
+    );
     let (sx, sy) = (out_w as f32 / w as f32, out_h as f32 / h as f32);
     let fixations = frame.fixations.as_ref().map(|points| {
         points
             .iter()
-            .map(|&(px, py)| ((px - x as f32 + 0.5) * sx - 0.5, (py - y as f32 + 0.5) * sy - 0.5))
+            .map(|&(px, py)| {
+                (
+                    (px - x as f32 + 0.5) * sx - 0.5,
+                    (py - y as f32 + 0.5) * sy - 0.5,
+                )
+            })
             .collect()
     });
-    let mut out = Frame { width: out_w, height: out_h, rgb, map, fixations };
+    let mut out = Frame {
+        width: out_w,
+        height: out_h,
+        rgb,
+        map,
+        fixations,
+    };
     out.keep_points_inside();
     out
 }
@@ -368,14 +482,25 @@ fn flip(mut frame: Frame) -> Frame {
     frame
 }
 
+/// Rotates image and map in one pass over the output (one coordinate computation per pixel).
 fn rotate(frame: &Frame, angle: f64) -> Frame {
     let (w, h) = (frame.width, frame.height);
     let forward = rotation_about_centre(angle, w, h);
     let inverse = invert(&forward);
     let mut rgb = vec![0u8; w * h * 3];
-    warp_u8(View::full(&frame.rgb, w, h, 3), &mut rgb, w, h, &inverse);
     let mut map = vec![0f32; w * h];
-    warp_f32(View::full(&frame.map, w, h, 1), &mut map, w, h, &inverse);
+    let (src_rgb, src_map) = (&frame.rgb, &frame.map);
+    for_each_sample((w, h, w * 3, 3), w, h, &inverse, |i, o, fx, fy| {
+        let k = weights(fx, fy);
+        for c in 0..3 {
+            let v = k[0] * src_rgb[o[0] + c] as f32
+                + k[1] * src_rgb[o[1] + c] as f32
+                + k[2] * src_rgb[o[2] + c] as f32
+                + k[3] * src_rgb[o[3] + c] as f32;
+            rgb[i * 3 + c] = round_u8(v);
+        }
+        map[i] = k[0] * src_map[o[0] / 3] + k[1] * src_map[o[1] / 3] + k[2] * src_map[o[2] / 3] + k[3] * src_map[o[3] / 3];
+    });
     let fixations = frame.fixations.as_ref().map(|points| {
         points
             .iter()

@@ -6,8 +6,8 @@
 
 use std::path::Path;
 
-use image::{DynamicImage, ImageFormat};
 pub use image::RgbImage;
+use image::{DynamicImage, ImageFormat};
 
 use crate::error::DataError;
 
@@ -62,7 +62,10 @@ pub(crate) fn decode_file(path: &Path) -> Result<(DynamicImage, ImageFormat), Da
 }
 
 /// Decodes an in-memory file; `path` only names it in errors.
-pub(crate) fn decode_bytes(path: &Path, bytes: &[u8]) -> Result<(DynamicImage, ImageFormat), DataError> {
+pub(crate) fn decode_bytes(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(DynamicImage, ImageFormat), DataError> {
     if bytes.is_empty() {
         return Err(DataError::decode(path, "file is empty"));
     }
@@ -117,26 +120,68 @@ pub fn load_map(path: &Path) -> Result<MapF32, DataError> {
     Ok(grey_f32(image))
 }
 
+/// A decoded map kept in its stored depth: 8-bit grey stays bytes (resized straight to `f32`
+/// later), anything else becomes `f32` in `[0, 1]` now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum MapPixels {
+    /// 0..=255, to be divided by 255.
+    U8(Vec<u8>),
+    /// Already in `[0, 1]`.
+    F32(Vec<f32>),
+}
+
+/// Decodes a map without widening 8-bit grey to floats: `(width, height, pixels)`.
+pub fn load_map_pixels(path: &Path) -> Result<(usize, usize, MapPixels), DataError> {
+    let (image, _) = decode_file(path)?;
+    let (width, height) = (image.width() as usize, image.height() as usize);
+    Ok(match image {
+        DynamicImage::ImageLuma8(g) => (width, height, MapPixels::U8(g.into_raw())),
+        other => (width, height, MapPixels::F32(grey_f32(other).data)),
+    })
+}
+
 fn grey_f32(image: DynamicImage) -> MapF32 {
     let (width, height) = (image.width() as usize, image.height() as usize);
     let data: Vec<f32> = match image {
         DynamicImage::ImageLuma8(g) => g.into_raw().into_iter().map(|v| v as f32 / 255.0).collect(),
-        DynamicImage::ImageLumaA8(g) => g.into_raw().chunks_exact(2).map(|p| p[0] as f32 / 255.0).collect(),
-        DynamicImage::ImageLuma16(g) => g.into_raw().into_iter().map(|v| v as f32 / 65535.0).collect(),
-        DynamicImage::ImageLumaA16(g) => g.into_raw().chunks_exact(2).map(|p| p[0] as f32 / 65535.0).collect(),
+        DynamicImage::ImageLumaA8(g) => g
+            .into_raw()
+            .chunks_exact(2)
+            .map(|p| p[0] as f32 / 255.0)
+            .collect(),
+        DynamicImage::ImageLuma16(g) => g
+            .into_raw()
+            .into_iter()
+            .map(|v| v as f32 / 65535.0)
+            .collect(),
+        DynamicImage::ImageLumaA16(g) => g
+            .into_raw()
+            .chunks_exact(2)
+            .map(|p| p[0] as f32 / 65535.0)
+            .collect(),
         DynamicImage::ImageRgb16(_) | DynamicImage::ImageRgba16(_) => {
             let rgb = image.to_rgb16();
-            rgb.into_raw().chunks_exact(3).map(|p| luma(p[0] as f32, p[1] as f32, p[2] as f32) / 65535.0).collect()
+            rgb.into_raw()
+                .chunks_exact(3)
+                .map(|p| luma(p[0] as f32, p[1] as f32, p[2] as f32) / 65535.0)
+                .collect()
         }
         other => {
             let rgb = match other {
                 DynamicImage::ImageRgb8(rgb) => rgb,
                 o => o.to_rgb8(),
             };
-            rgb.into_raw().chunks_exact(3).map(|p| luma(p[0] as f32, p[1] as f32, p[2] as f32) / 255.0).collect()
+            rgb.into_raw()
+                .chunks_exact(3)
+                .map(|p| luma(p[0] as f32, p[1] as f32, p[2] as f32) / 255.0)
+                .collect()
         }
     };
-    MapF32 { width, height, data: data.into_iter().map(|v| v.clamp(0.0, 1.0)).collect() }
+    MapF32 {
+        width,
+        height,
+        data: data.into_iter().map(|v| v.clamp(0.0, 1.0)).collect(),
+    }
 }
 
 fn luma(r: f32, g: f32, b: f32) -> f32 {
@@ -148,7 +193,15 @@ fn luma(r: f32, g: f32, b: f32) -> f32 {
 pub fn load_fixations(path: &Path) -> Result<FixationMap, DataError> {
     let (image, format) = decode_file(path)?;
     let map = grey_f32(image);
-    let threshold = if format == ImageFormat::Jpeg { 0.5 } else { 0.0 };
+    let threshold = if format == ImageFormat::Jpeg {
+        0.5
+    } else {
+        0.0
+    };
     let data = map.data.iter().map(|&v| u8::from(v > threshold)).collect();
-    Ok(FixationMap { width: map.width, height: map.height, data })
+    Ok(FixationMap {
+        width: map.width,
+        height: map.height,
+        data,
+    })
 }

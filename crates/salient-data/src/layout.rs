@@ -390,7 +390,10 @@ fn check_sizes(sample: &Sample) -> Result<(), DataError> {
 }
 
 /// Maps stem (relative path without extension, suffixes stripped) to file, recursively.
-fn index_folder(dir: &Path, strip_suffixes: &[&str]) -> Result<BTreeMap<String, PathBuf>, DataError> {
+fn index_folder(
+    dir: &Path,
+    strip_suffixes: &[&str],
+) -> Result<BTreeMap<String, PathBuf>, DataError> {
     let mut files = Vec::new();
     collect_images(dir, &mut files)?;
     let mut index: BTreeMap<String, PathBuf> = BTreeMap::new();
@@ -456,9 +459,15 @@ fn split_flat(
                 .lines()
                 .map(|l| l.split('#').next().unwrap_or("").trim())
                 .filter(|l| !l.is_empty())
-                .map(|l| Path::new(l).with_extension("").to_string_lossy().replace('\\', "/"))
+                .map(|l| {
+                    Path::new(l)
+                        .with_extension("")
+                        .to_string_lossy()
+                        .replace('\\', "/")
+                })
                 .collect();
-            let known: std::collections::HashSet<&str> = all.iter().map(|s| s.stem.as_str()).collect();
+            let known: std::collections::HashSet<&str> =
+                all.iter().map(|s| s.stem.as_str()).collect();
             for stem in &wanted {
                 if !known.contains(stem.as_str()) {
                     return Err(DataError::BadValList {

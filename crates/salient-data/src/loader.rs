@@ -14,11 +14,11 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rayon::prelude::*;
 
-use crate::augment::{apply_pipeline, sample_rng, Pipeline};
+use crate::augment::{apply_pipeline_to_source, sample_rng, Pipeline};
 use crate::error::DataError;
 use crate::layout::{error_path, Sample, SkippedPair};
 use crate::normalize::Normalize;
-use crate::prepare::{load_frame, write_chw};
+use crate::prepare::{load_source, write_chw};
 
 /// How batches are made. `Default` is the seed's training set-up at 256x256.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,14 +113,21 @@ impl Loader {
         config.pipeline.validate()?;
         if config.with_fixations {
             if let Some(sample) = samples.iter().find(|s| s.fixations.is_none()) {
-                return Err(DataError::MissingFixations { image: sample.image.clone() });
+                return Err(DataError::MissingFixations {
+                    image: sample.image.clone(),
+                });
             }
         }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(config.threads)
             .thread_name(|i| format!("salient-data-{i}"))
             .build()
-            .map_err(|e| DataError::Config(format!("cannot start {} loader threads: {e}", config.threads)))?;
+            .map_err(|e| {
+                DataError::Config(format!(
+                    "cannot start {} loader threads: {e}",
+                    config.threads
+                ))
+            })?;
         Ok(Loader {
             samples: samples.into(),
             config: Arc::new(config),
@@ -174,7 +181,9 @@ impl Loader {
                     chunks.pop();
                 }
                 // Enough samples per parallel round to keep every thread busy.
-                let per_round = (2 * pool.current_num_threads()).div_ceil(config.batch_size).max(1);
+                let per_round = (2 * pool.current_num_threads())
+                    .div_ceil(config.batch_size)
+                    .max(1);
                 for round in chunks.chunks(per_round) {
                     let batches = pool.install(|| make_round(round, &samples, &config, epoch));
                     for batch in batches {
@@ -198,14 +207,19 @@ impl Loader {
                 }
             })
             .expect("spawning the prefetch thread");
-        EpochBatches { receiver: Some(receiver), worker: Some(worker) }
+        EpochBatches {
+            receiver: Some(receiver),
+            worker: Some(worker),
+        }
     }
 }
 
 fn epoch_order(len: usize, config: &LoaderConfig, epoch: u64) -> Vec<usize> {
     let mut order: Vec<usize> = (0..len).collect();
     if config.shuffle {
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(config.seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+            config.seed ^ epoch.wrapping_mul(0x9E37_79B9_7F4A_7C15),
+        );
         order.shuffle(&mut rng);
     }
     order
@@ -214,7 +228,12 @@ fn epoch_order(len: usize, config: &LoaderConfig, epoch: u64) -> Vec<usize> {
 type RoundResult = Result<(Batch, Vec<SkippedPair>), DataError>;
 
 /// Prepares the batches of one round in parallel, each sample into its own slot.
-fn make_round(round: &[&[usize]], samples: &[Sample], config: &LoaderConfig, epoch: u64) -> Vec<RoundResult> {
+fn make_round(
+    round: &[&[usize]],
+    samples: &[Sample],
+    config: &LoaderConfig,
+    epoch: u64,
+) -> Vec<RoundResult> {
     let (h, w) = (config.height, config.width);
     let plane = h * w;
     let mut batches: Vec<Batch> = round
@@ -249,7 +268,9 @@ fn make_round(round: &[&[usize]], samples: &[Sample], config: &LoaderConfig, epo
     }
     let outcomes: Vec<Result<(), DataError>> = jobs
         .into_par_iter()
-        .map(|(index, image, map, fix)| prepare_sample(&samples[index], index, config, epoch, image, map, fix))
+        .map(|(index, image, map, fix)| {
+            prepare_sample(&samples[index], index, config, epoch, image, map, fix)
+        })
         .collect();
     let mut outcomes = outcomes.into_iter();
     batches
@@ -271,9 +292,10 @@ fn prepare_sample(
     map_out: &mut [f32],
     fixations_out: Option<&mut [f32]>,
 ) -> Result<(), DataError> {
-    let frame = load_frame(sample, config.with_fixations)?;
+    let source = load_source(sample, config.with_fixations)?;
     let mut rng = sample_rng(config.seed, epoch, index as u64);
-    let frame = apply_pipeline(&config.pipeline, frame, config.height, config.width, &mut rng);
+    let frame = apply_pipeline_to_source(&config.pipeline, &source, config.height, config.width, &mut rng);
+    drop(source);
     write_chw(&frame.rgb, config.normalize, image_out);
     map_out.copy_from_slice(&frame.map);
     if let Some(out) = fixations_out {
@@ -289,15 +311,22 @@ fn settle(mut batch: Batch, results: Vec<Result<(), DataError>>, skip_bad: bool)
     for (slot, result) in results.into_iter().enumerate() {
         match result {
             Ok(()) => keep.push(slot),
-            Err(e) if skip_bad => skipped.push(SkippedPair { path: error_path(&e), reason: e.to_string() }),
+            Err(e) if skip_bad => skipped.push(SkippedPair {
+                path: error_path(&e),
+                reason: e.to_string(),
+            }),
             Err(e) => return Err(e),
         }
     }
     if keep.len() < batch.n {
         let plane = batch.height * batch.width;
         for (to, &from) in keep.iter().enumerate() {
-            batch.images.copy_within(from * 3 * plane..(from + 1) * 3 * plane, to * 3 * plane);
-            batch.maps.copy_within(from * plane..(from + 1) * plane, to * plane);
+            batch
+                .images
+                .copy_within(from * 3 * plane..(from + 1) * 3 * plane, to * 3 * plane);
+            batch
+                .maps
+                .copy_within(from * plane..(from + 1) * plane, to * plane);
             if let Some(f) = batch.fixations.as_mut() {
                 f.copy_within(from * plane..(from + 1) * plane, to * plane);
             }

@@ -29,9 +29,12 @@ impl Normalize {
     pub fn affine(self) -> [(f32, f32); 3] {
         match self {
             Normalize::Unit => [(1.0 / 255.0, 0.0); 3],
-            Normalize::Imagenet => {
-                std::array::from_fn(|c| (1.0 / (255.0 * IMAGENET_STD[c]), -IMAGENET_MEAN[c] / IMAGENET_STD[c]))
-            }
+            Normalize::Imagenet => std::array::from_fn(|c| {
+                (
+                    1.0 / (255.0 * IMAGENET_STD[c]),
+                    -IMAGENET_MEAN[c] / IMAGENET_STD[c],
+                )
+            }),
         }
     }
 

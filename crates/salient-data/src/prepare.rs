@@ -1,7 +1,7 @@
 //! Turning decoded samples into network-ready planes: HWC bytes to normalised CHW `f32`.
 
 use crate::augment::Frame;
-use crate::decode::{load_fixations, load_map, load_rgb8, RgbImage};
+use crate::decode::{load_fixations, load_map, load_map_pixels, load_rgb8, MapPixels, RgbImage};
 use crate::error::DataError;
 use crate::layout::Sample;
 use crate::normalize::Normalize;
@@ -10,7 +10,11 @@ use crate::resize::resize_rgb8;
 /// Writes interleaved RGB8 as normalised planar CHW into `out` (`3 * pixels` long).
 pub fn write_chw(rgb: &[u8], normalize: Normalize, out: &mut [f32]) {
     let pixels = rgb.len() / 3;
-    assert_eq!(out.len(), pixels * 3, "output must hold 3 planes of the image's pixels");
+    assert_eq!(
+        out.len(),
+        pixels * 3,
+        "output must hold 3 planes of the image's pixels"
+    );
     let affine = normalize.affine();
     let (r, rest) = out.split_at_mut(pixels);
     let (g, b) = rest.split_at_mut(pixels);
@@ -23,11 +27,59 @@ pub fn write_chw(rgb: &[u8], normalize: Normalize, out: &mut [f32]) {
 
 /// Inference input: resize `image` to `(height, width)` (OpenCV `INTER_LINEAR`) and normalise it
 /// into a CHW vector of `3 * height * width` floats.
-pub fn prepare_image(image: &RgbImage, (height, width): (usize, usize), normalize: Normalize) -> Vec<f32> {
+pub fn prepare_image(
+    image: &RgbImage,
+    (height, width): (usize, usize),
+    normalize: Normalize,
+) -> Vec<f32> {
     let resized = resize_rgb8(image, width as u32, height as u32);
     let mut out = vec![0f32; 3 * height * width];
     write_chw(resized.as_raw(), normalize, &mut out);
     out
+}
+
+/// A decoded sample at native size, map still in its stored depth: what the loader feeds to the
+/// first (resize) op of a pipeline.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Source {
+    pub image: RgbImage,
+    pub map: MapPixels,
+    /// `(x, y)` of each fixated pixel, when loaded.
+    pub fixations: Option<Vec<(f32, f32)>>,
+}
+
+/// Decodes a sample for the loader: like [`load_frame`] but the map is not widened to `f32`.
+pub fn load_source(sample: &Sample, with_fixations: bool) -> Result<Source, DataError> {
+    let image = load_rgb8(&sample.image)?;
+    let (width, height) = image.dimensions();
+    let (map_w, map_h, map) = load_map_pixels(&sample.map)?;
+    if (map_w, map_h) != (width as usize, height as usize) {
+        return Err(DataError::SizeMismatch {
+            image: sample.image.clone(),
+            image_size: (width, height),
+            other: sample.map.clone(),
+            other_size: (map_w as u32, map_h as u32),
+        });
+    }
+    let fixations = if with_fixations { Some(load_points(sample, (width, height))?) } else { None };
+    Ok(Source { image, map, fixations })
+}
+
+fn load_points(sample: &Sample, (width, height): (u32, u32)) -> Result<Vec<(f32, f32)>, DataError> {
+    let path = sample
+        .fixations
+        .as_ref()
+        .ok_or_else(|| DataError::MissingFixations { image: sample.image.clone() })?;
+    let fix = load_fixations(path)?;
+    if (fix.width, fix.height) != (width as usize, height as usize) {
+        return Err(DataError::SizeMismatch {
+            image: sample.image.clone(),
+            image_size: (width, height),
+            other: path.clone(),
+            other_size: (fix.width as u32, fix.height as u32),
+        });
+    }
+    Ok(fix.points().into_iter().map(|(y, x)| (x as f32, y as f32)).collect())
 }
 
 /// Decodes a sample at its native size: image, map (checked to match the image's size) and,
@@ -44,24 +96,7 @@ pub fn load_frame(sample: &Sample, with_fixations: bool) -> Result<Frame, DataEr
             other_size: (map.width as u32, map.height as u32),
         });
     }
-    let fixations = if with_fixations {
-        let path = sample
-            .fixations
-            .as_ref()
-            .ok_or_else(|| DataError::MissingFixations { image: sample.image.clone() })?;
-        let fix = load_fixations(path)?;
-        if (fix.width, fix.height) != (width as usize, height as usize) {
-            return Err(DataError::SizeMismatch {
-                image: sample.image.clone(),
-                image_size: (width, height),
-                other: path.clone(),
-                other_size: (fix.width as u32, fix.height as u32),
-            });
-        }
-        Some(fix.points().into_iter().map(|(y, x)| (x as f32, y as f32)).collect())
-    } else {
-        None
-    };
+    let fixations = if with_fixations { Some(load_points(sample, (width, height))?) } else { None };
     Ok(Frame {
         width: width as usize,
         height: height as usize,

@@ -27,14 +27,29 @@ pub struct View<'a, T> {
 impl<'a, T> View<'a, T> {
     /// A whole contiguous raster.
     pub fn full(data: &'a [T], width: usize, height: usize, channels: usize) -> Self {
-        View { data, width, height, stride: width * channels, channels }
+        View {
+            data,
+            width,
+            height,
+            stride: width * channels,
+            channels,
+        }
     }
 
     /// The `width x height` window whose top-left pixel is `(x, y)`; must lie inside.
     pub fn window(&self, x: usize, y: usize, width: usize, height: usize) -> Self {
-        assert!(x + width <= self.width && y + height <= self.height, "window outside the raster");
+        assert!(
+            x + width <= self.width && y + height <= self.height,
+            "window outside the raster"
+        );
         let start = y * self.stride + x * self.channels;
-        View { data: &self.data[start..], width, height, stride: self.stride, channels: self.channels }
+        View {
+            data: &self.data[start..],
+            width,
+            height,
+            stride: self.stride,
+            channels: self.channels,
+        }
     }
 
     fn row(&self, y: usize) -> &'a [T] {
@@ -68,7 +83,11 @@ fn taps(src: usize, dst: usize) -> Vec<Tap> {
                 fraction = 0.0;
             }
             let first = first as usize;
-            Tap { first, second: (first + 1).min(src - 1), fraction }
+            Tap {
+                first,
+                second: (first + 1).min(src - 1),
+                fraction,
+            }
         })
         .collect()
 }
@@ -83,7 +102,11 @@ fn fixed_weights(tap: &Tap) -> (i32, i32) {
 /// Resizes an 8-bit interleaved raster into `dst` (`dst_w * dst_h * channels`, contiguous).
 pub fn resize_u8(src: View<u8>, dst: &mut [u8], dst_w: usize, dst_h: usize) {
     let cn = src.channels;
-    assert_eq!(dst.len(), dst_w * dst_h * cn, "destination buffer has the wrong length");
+    assert_eq!(
+        dst.len(),
+        dst_w * dst_h * cn,
+        "destination buffer has the wrong length"
+    );
     if src.width == dst_w && src.height == dst_h {
         for y in 0..dst_h {
             dst[y * dst_w * cn..(y + 1) * dst_w * cn].copy_from_slice(src.row(y));
@@ -140,26 +163,41 @@ fn hpass_u8_n<const CN: usize>(row: &[u8], xtaps: &[(usize, usize, i32, i32)], o
 
 /// Resizes an `f32` interleaved raster into `dst` (`dst_w * dst_h * channels`, contiguous).
 pub fn resize_f32(src: View<f32>, dst: &mut [f32], dst_w: usize, dst_h: usize) {
+    resize_to_f32(src, dst, dst_w, dst_h, 1.0);
+}
+
+/// Resizes any raster whose samples widen to `f32` (e.g. 8-bit maps) straight into `f32`,
+/// multiplying by `scale` on the way (`1 / 255` turns bytes into `[0, 1]`): no full-size float
+/// copy of the source is ever made.
+pub fn resize_to_f32<T: Copy + Into<f32>>(src: View<T>, dst: &mut [f32], dst_w: usize, dst_h: usize, scale: f32) {
     let cn = src.channels;
     assert_eq!(dst.len(), dst_w * dst_h * cn, "destination buffer has the wrong length");
     if src.width == dst_w && src.height == dst_h {
         for y in 0..dst_h {
-            dst[y * dst_w * cn..(y + 1) * dst_w * cn].copy_from_slice(src.row(y));
+            for (o, &v) in dst[y * dst_w * cn..(y + 1) * dst_w * cn].iter_mut().zip(src.row(y)) {
+                *o = v.into() * scale;
+            }
         }
         return;
     }
     let xtaps: Vec<(usize, usize, f32, f32)> = taps(src.width, dst_w)
         .iter()
-        .map(|t| (t.first * cn, t.second * cn, 1.0 - t.fraction, t.fraction))
+        .map(|t| (t.first * cn, t.second * cn, (1.0 - t.fraction) * scale, t.fraction * scale))
         .collect();
     let ytaps = taps(src.height, dst_h);
     let row_len = dst_w * cn;
     let mut rows = RowCache::new(row_len);
     let horizontal = |y: usize, out: &mut [f32]| {
         let row = src.row(y);
-        for (d, &(i0, i1, a, b)) in xtaps.iter().enumerate() {
-            for c in 0..cn {
-                out[d * cn + c] = row[i0 + c] * a + row[i1 + c] * b;
+        if cn == 1 {
+            for (o, &(i0, i1, a, b)) in out.iter_mut().zip(&xtaps) {
+                *o = row[i0].into() * a + row[i1].into() * b;
+            }
+        } else {
+            for (d, &(i0, i1, a, b)) in xtaps.iter().enumerate() {
+                for c in 0..cn {
+                    out[d * cn + c] = row[i0 + c].into() * a + row[i1 + c].into() * b;
+                }
             }
         }
     };
@@ -181,10 +219,18 @@ struct RowCache<T> {
 
 impl<T: Copy + Default> RowCache<T> {
     fn new(len: usize) -> Self {
-        RowCache { ids: [usize::MAX; 2], rows: [vec![T::default(); len], vec![T::default(); len]] }
+        RowCache {
+            ids: [usize::MAX; 2],
+            rows: [vec![T::default(); len], vec![T::default(); len]],
+        }
     }
 
-    fn get(&mut self, first: usize, second: usize, mut compute: impl FnMut(usize, &mut [T])) -> (&[T], &[T]) {
+    fn get(
+        &mut self,
+        first: usize,
+        second: usize,
+        mut compute: impl FnMut(usize, &mut [T]),
+    ) -> (&[T], &[T]) {
         if self.ids[0] != first {
             if self.ids[1] == first {
                 self.ids.swap(0, 1);
@@ -209,13 +255,27 @@ impl<T: Copy + Default> RowCache<T> {
 pub fn resize_rgb8(image: &RgbImage, width: u32, height: u32) -> RgbImage {
     let (w, h) = (image.width() as usize, image.height() as usize);
     let mut out = vec![0u8; width as usize * height as usize * 3];
-    resize_u8(View::full(image.as_raw(), w, h, 3), &mut out, width as usize, height as usize);
+    resize_u8(
+        View::full(image.as_raw(), w, h, 3),
+        &mut out,
+        width as usize,
+        height as usize,
+    );
     RgbImage::from_raw(width, height, out).expect("buffer sized for the image")
 }
 
 /// Resizes a single-channel float map (e.g. a prediction back to its image's size) bilinearly.
 pub fn resize_map(map: &MapF32, width: usize, height: usize) -> MapF32 {
     let mut data = vec![0f32; width * height];
-    resize_f32(View::full(&map.data, map.width, map.height, 1), &mut data, width, height);
-    MapF32 { width, height, data }
+    resize_f32(
+        View::full(&map.data, map.width, map.height, 1),
+        &mut data,
+        width,
+        height,
+    );
+    MapF32 {
+        width,
+        height,
+        data,
+    }
 }

@@ -26,7 +26,13 @@ pub struct SynthOptions {
 
 impl Default for SynthOptions {
     fn default() -> Self {
-        SynthOptions { train: 64, val: 16, width: 256, height: 192, seed: 0 }
+        SynthOptions {
+            train: 64,
+            val: 16,
+            width: 256,
+            height: 192,
+            seed: 0,
+        }
     }
 }
 
@@ -101,7 +107,8 @@ pub fn synth_scene(width: usize, height: usize, rng: &mut ChaCha8Rng) -> Scene {
     let (w, h) = (width as f32, height as f32);
     let short = w.min(h);
     // Muted background: two dark colours blended along a random direction, with faint stripes.
-    let base: [[f32; 3]; 2] = std::array::from_fn(|_| std::array::from_fn(|_| rng.random_range(25.0..105.0)));
+    let base: [[f32; 3]; 2] =
+        std::array::from_fn(|_| std::array::from_fn(|_| rng.random_range(25.0..105.0)));
     let angle: f32 = rng.random_range(0.0..std::f32::consts::TAU);
     let (dir_x, dir_y) = (angle.cos(), angle.sin());
     let stripe_period: f32 = rng.random_range(6.0..20.0);
@@ -114,12 +121,22 @@ pub fn synth_scene(width: usize, height: usize, rng: &mut ChaCha8Rng) -> Scene {
             let radius = rng.random_range(0.08..0.17) * short;
             let cx = rng.random_range(radius..w - radius);
             let cy = rng.random_range(radius..h - radius);
-            let shape = [Shape::Disc, Shape::Square, Shape::Diamond, Shape::Ring][rng.random_range(0..4)];
+            let shape =
+                [Shape::Disc, Shape::Square, Shape::Diamond, Shape::Ring][rng.random_range(0..4)];
             let colour = bright_colour(rng.random());
             let striped = rng.random_bool(0.3);
-            let clear = objects.iter().all(|o| ((o.cx - cx).powi(2) + (o.cy - cy).powi(2)).sqrt() > o.radius + radius + 4.0);
+            let clear = objects.iter().all(|o| {
+                ((o.cx - cx).powi(2) + (o.cy - cy).powi(2)).sqrt() > o.radius + radius + 4.0
+            });
             if clear {
-                objects.push(Object { cx, cy, radius, shape, colour, striped });
+                objects.push(Object {
+                    cx,
+                    cy,
+                    radius,
+                    shape,
+                    colour,
+                    striped,
+                });
                 break;
             }
         }
@@ -130,10 +147,16 @@ pub fn synth_scene(width: usize, height: usize, rng: &mut ChaCha8Rng) -> Scene {
         let (fx, fy) = (x as f32, y as f32);
         let t = ((fx / w - 0.5) * dir_x + (fy / h - 0.5) * dir_y + 0.5).clamp(0.0, 1.0);
         let stripe = stripe_amp * ((fx * dir_y - fy * dir_x) / stripe_period).sin();
-        let mut colour: [f32; 3] = std::array::from_fn(|c| base[0][c] * (1.0 - t) + base[1][c] * t + stripe);
+        let mut colour: [f32; 3] =
+            std::array::from_fn(|c| base[0][c] * (1.0 - t) + base[1][c] * t + stripe);
         for object in objects.iter().filter(|o| o.covers(fx, fy)) {
-            let band = object.striped && ((fx + fy) / (0.25 * object.radius)).floor() as i64 % 2 == 0;
-            colour = if band { [250.0, 250.0, 250.0] } else { object.colour };
+            let band =
+                object.striped && ((fx + fy) / (0.25 * object.radius)).floor() as i64 % 2 == 0;
+            colour = if band {
+                [250.0, 250.0, 250.0]
+            } else {
+                object.colour
+            };
         }
         pixel.0 = colour.map(|v| v.round().clamp(0.0, 255.0) as u8);
     }
@@ -142,7 +165,10 @@ pub fn synth_scene(width: usize, height: usize, rng: &mut ChaCha8Rng) -> Scene {
     let mut raster = vec![0f32; width * height];
     let mut fixations = GrayImage::new(width as u32, height as u32);
     let mut add = |x: f32, y: f32| {
-        let (px, py) = (x.round().clamp(0.0, w - 1.0) as usize, y.round().clamp(0.0, h - 1.0) as usize);
+        let (px, py) = (
+            x.round().clamp(0.0, w - 1.0) as usize,
+            y.round().clamp(0.0, h - 1.0) as usize,
+        );
         raster[py * width + px] += 1.0;
         fixations.put_pixel(px as u32, py as u32, image::Luma([255]));
     };
@@ -150,21 +176,35 @@ pub fn synth_scene(width: usize, height: usize, rng: &mut ChaCha8Rng) -> Scene {
         let n = (40.0 * object.radius / (0.12 * short)).round() as usize;
         for _ in 0..n {
             let (gx, gy) = gaussian_pair(rng);
-            add(object.cx + gx * 0.45 * object.radius, object.cy + gy * 0.45 * object.radius);
+            add(
+                object.cx + gx * 0.45 * object.radius,
+                object.cy + gy * 0.45 * object.radius,
+            );
         }
     }
     if rng.random_bool(0.3) {
         add(rng.random_range(0.0..w), rng.random_range(0.0..h));
     }
     let blurred = gaussian_blur(&raster, width, height, 0.035 * w);
-    let peak = blurred.iter().cloned().fold(0.0f32, f32::max).max(f32::MIN_POSITIVE);
+    let peak = blurred
+        .iter()
+        .cloned()
+        .fold(0.0f32, f32::max)
+        .max(f32::MIN_POSITIVE);
     let map = GrayImage::from_raw(
         width as u32,
         height as u32,
-        blurred.iter().map(|v| (255.0 * v / peak).round() as u8).collect(),
+        blurred
+            .iter()
+            .map(|v| (255.0 * v / peak).round() as u8)
+            .collect(),
     )
     .expect("buffer sized for the map");
-    Scene { image, map, fixations }
+    Scene {
+        image,
+        map,
+        fixations,
+    }
 }
 
 /// Two independent standard normal draws (Box-Muller).
@@ -179,7 +219,9 @@ fn gaussian_pair(rng: &mut ChaCha8Rng) -> (f32, f32) {
 /// Separable Gaussian blur with edge clamping, kernel radius 3 sigma.
 fn gaussian_blur(data: &[f32], width: usize, height: usize, sigma: f32) -> Vec<f32> {
     let radius = (3.0 * sigma).ceil() as isize;
-    let kernel: Vec<f32> = (-radius..=radius).map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp()).collect();
+    let kernel: Vec<f32> = (-radius..=radius)
+        .map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp())
+        .collect();
     let total: f32 = kernel.iter().sum();
     let kernel: Vec<f32> = kernel.iter().map(|k| k / total).collect();
     let pass = |src: &[f32], along_x: bool| -> Vec<f32> {
@@ -190,9 +232,15 @@ fn gaussian_blur(data: &[f32], width: usize, height: usize, sigma: f32) -> Vec<f
                 for (k, weight) in kernel.iter().enumerate() {
                     let offset = k as isize - radius;
                     let (sx, sy) = if along_x {
-                        ((x as isize + offset).clamp(0, width as isize - 1) as usize, y)
+                        (
+                            (x as isize + offset).clamp(0, width as isize - 1) as usize,
+                            y,
+                        )
                     } else {
-                        (x, (y as isize + offset).clamp(0, height as isize - 1) as usize)
+                        (
+                            x,
+                            (y as isize + offset).clamp(0, height as isize - 1) as usize,
+                        )
                     };
                     sum += weight * src[sy * width + sx];
                 }
@@ -206,7 +254,9 @@ fn gaussian_blur(data: &[f32], width: usize, height: usize, sigma: f32) -> Vec<f
 
 /// The RNG of scene `index` of `split` (0 train, 1 val).
 fn scene_rng(seed: u64, split: u64, index: usize) -> ChaCha8Rng {
-    ChaCha8Rng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (split << 40) ^ index as u64)
+    ChaCha8Rng::seed_from_u64(
+        seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (split << 40) ^ index as u64,
+    )
 }
 
 /// Writes `images/`, `maps/` and `fixations/` (each with `train/` and `val/`) under `out`:
@@ -220,14 +270,21 @@ pub fn write_synthetic(out: &Path, options: &SynthOptions) -> Result<SynthSummar
     }
     let mut fixations = 0;
     for (split_id, split, count) in [(0u64, "train", options.train), (1, "val", options.val)] {
-        let dirs: Vec<PathBuf> = ["images", "maps", "fixations"].iter().map(|d| out.join(d).join(split)).collect();
+        let dirs: Vec<PathBuf> = ["images", "maps", "fixations"]
+            .iter()
+            .map(|d| out.join(d).join(split))
+            .collect();
         for dir in &dirs {
             std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
         }
         let counts: Vec<usize> = (0..count)
             .into_par_iter()
             .map(|i| {
-                let scene = synth_scene(options.width, options.height, &mut scene_rng(options.seed, split_id, i));
+                let scene = synth_scene(
+                    options.width,
+                    options.height,
+                    &mut scene_rng(options.seed, split_id, i),
+                );
                 let stem = format!("synth_{split}_{i:06}");
                 write_jpeg(&dirs[0].join(format!("{stem}.jpg")), &scene.image)?;
                 write_png(&dirs[1].join(format!("{stem}.png")), &scene.map)?;
@@ -237,7 +294,11 @@ pub fn write_synthetic(out: &Path, options: &SynthOptions) -> Result<SynthSummar
             .collect::<Result<_, DataError>>()?;
         fixations += counts.iter().sum::<usize>();
     }
-    Ok(SynthSummary { train: options.train, val: options.val, fixations })
+    Ok(SynthSummary {
+        train: options.train,
+        val: options.val,
+        fixations,
+    })
 }
 
 fn write_jpeg(path: &Path, image: &RgbImage) -> Result<(), DataError> {

@@ -26,23 +26,44 @@ op = "rotate"
         config.pipeline.ops,
         vec![
             Op::Resize,
-            Op::RandomSizedCrop { min_scale: 0.9375, max_scale: 1.0, p: 0.25 },
-            Op::Rotate { limit: 10.0, p: 0.6 }
+            Op::RandomSizedCrop {
+                min_scale: 0.9375,
+                max_scale: 1.0,
+                p: 0.25
+            },
+            Op::Rotate {
+                limit: 10.0,
+                p: 0.6
+            }
         ]
     );
     let bad = "normalize = \"unit\"\n[[pipeline]]\nop = \"rotate\"\nangle = 3\n";
-    assert!(toml::from_str::<Config>(bad).is_err(), "unknown fields are refused");
+    assert!(
+        toml::from_str::<Config>(bad).is_err(),
+        "unknown fields are refused"
+    );
 }
 
 #[test]
 fn presets_and_compact_form() {
-    assert_eq!(Pipeline::seed_train().to_string(), "resize,random_sized_crop:0.4,horizontal_flip:0.5,rotate:0.6");
+    assert_eq!(
+        Pipeline::seed_train().to_string(),
+        "resize,random_sized_crop:0.4,horizontal_flip:0.5,rotate:0.6"
+    );
     assert_eq!("train".parse::<Pipeline>().unwrap(), Pipeline::seed_train());
     assert_eq!("val".parse::<Pipeline>().unwrap().ops, vec![Op::Resize]);
     let p: Pipeline = "resize, hflip:1".parse().unwrap();
     assert_eq!(p.ops, vec![Op::Resize, Op::HorizontalFlip { p: 1.0 }]);
-    assert!("resize,spin".parse::<Pipeline>().unwrap_err().to_string().contains("'spin'"));
-    assert!("rotate".parse::<Pipeline>().unwrap_err().to_string().contains("start with resize"));
+    assert!("resize,spin"
+        .parse::<Pipeline>()
+        .unwrap_err()
+        .to_string()
+        .contains("'spin'"));
+    assert!("rotate"
+        .parse::<Pipeline>()
+        .unwrap_err()
+        .to_string()
+        .contains("start with resize"));
     assert!("resize,rotate:2".parse::<Pipeline>().is_err());
     assert_eq!("unit".parse::<Normalize>().unwrap(), Normalize::Unit);
     assert_eq!(Normalize::default(), Normalize::Imagenet);
@@ -60,26 +81,52 @@ fn marked_frame(w: usize, h: usize, x: usize, y: usize) -> Frame {
             map[(y + dy - 1) * w + x + dx - 1] = 1.0;
         }
     }
-    Frame { width: w, height: h, rgb, map, fixations: Some(vec![(x as f32, y as f32)]) }
+    Frame {
+        width: w,
+        height: h,
+        rgb,
+        map,
+        fixations: Some(vec![(x as f32, y as f32)]),
+    }
 }
 
 #[test]
 fn one_geometry_for_image_map_and_fixations() {
-    let pipeline = Pipeline { ops: vec![Op::Resize, Op::HorizontalFlip { p: 1.0 }, Op::Rotate { limit: 10.0, p: 1.0 }] };
+    let pipeline = Pipeline {
+        ops: vec![
+            Op::Resize,
+            Op::HorizontalFlip { p: 1.0 },
+            Op::Rotate {
+                limit: 10.0,
+                p: 1.0,
+            },
+        ],
+    };
     for index in 0..8 {
         let frame = marked_frame(60, 40, 20, 12);
         let out = apply_pipeline(&pipeline, frame, 40, 60, &mut sample_rng(1, 0, index));
         let centroid = |v: &[f32]| {
             let total: f32 = v.iter().sum();
-            let x = v.iter().enumerate().map(|(i, &w)| w * (i % 60) as f32).sum::<f32>() / total;
-            let y = v.iter().enumerate().map(|(i, &w)| w * (i / 60) as f32).sum::<f32>() / total;
+            let x = v
+                .iter()
+                .enumerate()
+                .map(|(i, &w)| w * (i % 60) as f32)
+                .sum::<f32>()
+                / total;
+            let y = v
+                .iter()
+                .enumerate()
+                .map(|(i, &w)| w * (i / 60) as f32)
+                .sum::<f32>()
+                / total;
             (x, y)
         };
         let red: Vec<f32> = out.rgb.chunks(3).map(|p| p[0] as f32).collect();
         let mut raster = vec![0f32; 60 * 40];
         out.fixation_raster(&mut raster);
         let (map, image, fix) = (centroid(&out.map), centroid(&red), centroid(&raster));
-        let near = |a: (f32, f32), b: (f32, f32)| (a.0 - b.0).abs() <= 0.75 && (a.1 - b.1).abs() <= 0.75;
+        let near =
+            |a: (f32, f32), b: (f32, f32)| (a.0 - b.0).abs() <= 0.75 && (a.1 - b.1).abs() <= 0.75;
         assert!(near(map, image), "map {map:?} vs image {image:?}");
         assert!(near(map, fix), "map {map:?} vs fixation {fix:?}");
         let at = |(x, y): (f32, f32)| (x.round() as i32, y.round() as i32);
@@ -93,10 +140,17 @@ fn crop_and_resize_keep_fixations_binary_and_points_inside() {
     for index in 0..20 {
         let frame = marked_frame(50, 50, 25, 25);
         let out = apply_pipeline(&pipeline, frame, 32, 32, &mut sample_rng(9, 2, index));
-        assert_eq!((out.width, out.height, out.rgb.len(), out.map.len()), (32, 32, 32 * 32 * 3, 32 * 32));
+        assert_eq!(
+            (out.width, out.height, out.rgb.len(), out.map.len()),
+            (32, 32, 32 * 32 * 3, 32 * 32)
+        );
         let mut raster = vec![0f32; 32 * 32];
         out.fixation_raster(&mut raster);
-        assert_eq!(raster.iter().filter(|&&v| v == 1.0).count(), 1, "the centre fixation survives once");
+        assert_eq!(
+            raster.iter().filter(|&&v| v == 1.0).count(),
+            1,
+            "the centre fixation survives once"
+        );
     }
 }
 

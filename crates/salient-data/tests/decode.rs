@@ -11,7 +11,9 @@ use salient_data::{load_fixations, load_map, load_rgb8, DataError};
 fn grey_png_becomes_rgb_with_equal_channels() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("g.png");
-    ImageBuffer::from_fn(5, 3, |x, _| Luma([x as u8 * 50])).save(&path).unwrap();
+    ImageBuffer::from_fn(5, 3, |x, _| Luma([x as u8 * 50]))
+        .save(&path)
+        .unwrap();
     let rgb = load_rgb8(&path).unwrap();
     assert_eq!(rgb.dimensions(), (5, 3));
     assert_eq!(rgb.get_pixel(4, 1).0, [200, 200, 200]);
@@ -21,7 +23,9 @@ fn grey_png_becomes_rgb_with_equal_channels() {
 fn rgba_drops_alpha() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("a.png");
-    ImageBuffer::from_fn(4, 4, |x, _| Rgba([10, 20 * x as u8, 30, 0])).save(&path).unwrap();
+    ImageBuffer::from_fn(4, 4, |x, _| Rgba([10, 20 * x as u8, 30, 0]))
+        .save(&path)
+        .unwrap();
     let rgb = load_rgb8(&path).unwrap();
     assert_eq!(rgb.get_pixel(3, 0).0, [10, 60, 30]);
 }
@@ -30,7 +34,9 @@ fn rgba_drops_alpha() {
 fn sixteen_bit_png_image_and_map() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.png");
-    ImageBuffer::from_fn(3, 2, |x, _| Luma([[0u16, 32768, 65535][x as usize]])).save(&path).unwrap();
+    ImageBuffer::from_fn(3, 2, |x, _| Luma([[0u16, 32768, 65535][x as usize]]))
+        .save(&path)
+        .unwrap();
     let rgb = load_rgb8(&path).unwrap();
     assert_eq!(rgb.get_pixel(1, 0).0[0], 128);
     assert_eq!(rgb.get_pixel(2, 1).0, [255, 255, 255]);
@@ -45,7 +51,9 @@ fn sixteen_bit_png_image_and_map() {
 fn grey_alpha_map_uses_grey() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("la.png");
-    ImageBuffer::from_fn(2, 1, |x, _| LumaA([x as u8 * 255, 7])).save(&path).unwrap();
+    ImageBuffer::from_fn(2, 1, |x, _| LumaA([x as u8 * 255, 7]))
+        .save(&path)
+        .unwrap();
     assert_eq!(load_map(&path).unwrap().data, vec![0.0, 1.0]);
 }
 
@@ -54,10 +62,22 @@ fn cmyk_jpeg_converts_to_rgb() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cmyk.jpg");
     let rgb = load_rgb8(&path).unwrap();
     assert_eq!(rgb.dimensions(), (16, 8));
-    let close = |a: [u8; 3], b: [u8; 3]| a.iter().zip(b).all(|(&x, y)| (x as i32 - y as i32).abs() <= 16);
+    let close = |a: [u8; 3], b: [u8; 3]| {
+        a.iter()
+            .zip(b)
+            .all(|(&x, y)| (x as i32 - y as i32).abs() <= 16)
+    };
     // Left half is red ink-wise, right half blue (PIL reads them as (255,0,0) and (0,0,255)).
-    assert!(close(rgb.get_pixel(3, 4).0, [255, 0, 0]), "{:?}", rgb.get_pixel(3, 4));
-    assert!(close(rgb.get_pixel(12, 4).0, [0, 0, 255]), "{:?}", rgb.get_pixel(12, 4));
+    assert!(
+        close(rgb.get_pixel(3, 4).0, [255, 0, 0]),
+        "{:?}",
+        rgb.get_pixel(3, 4)
+    );
+    assert!(
+        close(rgb.get_pixel(12, 4).0, [0, 0, 255]),
+        "{:?}",
+        rgb.get_pixel(12, 4)
+    );
 }
 
 #[test]

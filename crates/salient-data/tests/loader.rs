@@ -2,10 +2,20 @@
 
 mod common;
 
-use salient_data::{Batch, DataError, Dataset, DiscoverOptions, Loader, LoaderConfig, Normalize, Split};
+use salient_data::{
+    Batch, DataError, Dataset, DiscoverOptions, Loader, LoaderConfig, Normalize, Split,
+};
 
 fn config(threads: usize) -> LoaderConfig {
-    LoaderConfig { batch_size: 3, height: 24, width: 32, seed: 11, threads, with_fixations: true, ..Default::default() }
+    LoaderConfig {
+        batch_size: 3,
+        height: 24,
+        width: 32,
+        seed: 11,
+        threads,
+        with_fixations: true,
+        ..Default::default()
+    }
 }
 
 fn all_batches(loader: &Loader, epoch: u64) -> Vec<Batch> {
@@ -33,7 +43,14 @@ fn batches_are_nchw_and_drop_last() {
         assert_eq!(b.stems.len(), 3);
         assert!(b.maps.iter().all(|v| (0.0..=1.0).contains(v)));
     }
-    let keep_last = Loader::new(data.split(Split::Train), LoaderConfig { drop_last: false, ..config(1) }).unwrap();
+    let keep_last = Loader::new(
+        data.split(Split::Train),
+        LoaderConfig {
+            drop_last: false,
+            ..config(1)
+        },
+    )
+    .unwrap();
     let sizes: Vec<usize> = all_batches(&keep_last, 0).iter().map(|b| b.n).collect();
     assert_eq!(sizes, [3, 3, 1]);
 }
@@ -41,8 +58,14 @@ fn batches_are_nchw_and_drop_last() {
 #[test]
 fn byte_identical_across_thread_counts_and_different_across_epochs() {
     let (_dir, data) = dataset(6);
-    let one = all_batches(&Loader::new(data.split(Split::Train), config(1)).unwrap(), 3);
-    let two = all_batches(&Loader::new(data.split(Split::Train), config(2)).unwrap(), 3);
+    let one = all_batches(
+        &Loader::new(data.split(Split::Train), config(1)).unwrap(),
+        3,
+    );
+    let two = all_batches(
+        &Loader::new(data.split(Split::Train), config(2)).unwrap(),
+        3,
+    );
     assert_eq!(one.len(), two.len());
     for (a, b) in one.iter().zip(&two) {
         assert_eq!(a.stems, b.stems);
@@ -51,8 +74,14 @@ fn byte_identical_across_thread_counts_and_different_across_epochs() {
         assert_eq!(bits(&a.maps), bits(&b.maps));
         assert_eq!(a.fixations, b.fixations);
     }
-    let other_epoch = all_batches(&Loader::new(data.split(Split::Train), config(2)).unwrap(), 4);
-    assert_ne!(one[0].images, other_epoch[0].images, "epochs draw different augmentations/orders");
+    let other_epoch = all_batches(
+        &Loader::new(data.split(Split::Train), config(2)).unwrap(),
+        4,
+    );
+    assert_ne!(
+        one[0].images, other_epoch[0].images,
+        "epochs draw different augmentations/orders"
+    );
 }
 
 #[test]
@@ -73,7 +102,10 @@ fn fixations_stay_binary_through_augmentation() {
 #[test]
 fn eval_config_keeps_order_and_every_sample_and_normalises() {
     let (_dir, data) = dataset(5);
-    let cfg = LoaderConfig { normalize: Normalize::Unit, ..LoaderConfig::eval(24, 32, 2) };
+    let cfg = LoaderConfig {
+        normalize: Normalize::Unit,
+        ..LoaderConfig::eval(24, 32, 2)
+    };
     let loader = Loader::new(data.split(Split::Train), cfg).unwrap();
     let batches = all_batches(&loader, 0);
     let stems: Vec<String> = batches.iter().flat_map(|b| b.stems.clone()).collect();
@@ -88,13 +120,32 @@ fn truncated_image_fails_the_epoch_or_is_skipped() {
     let bad = dir.path().join("images/train/img002.jpg");
     let bytes = std::fs::read(&bad).unwrap();
     std::fs::write(&bad, &bytes[..bytes.len() - 40]).unwrap();
-    let cfg = LoaderConfig { shuffle: false, ..config(2) };
-    let results: Vec<_> = Loader::new(data.split(Split::Train), cfg.clone()).unwrap().epoch(0).collect();
-    let err = results.iter().find_map(|r| r.as_ref().err()).expect("an error");
-    assert!(matches!(err, DataError::Decode { path, .. } if path == &bad), "{err}");
+    let cfg = LoaderConfig {
+        shuffle: false,
+        ..config(2)
+    };
+    let results: Vec<_> = Loader::new(data.split(Split::Train), cfg.clone())
+        .unwrap()
+        .epoch(0)
+        .collect();
+    let err = results
+        .iter()
+        .find_map(|r| r.as_ref().err())
+        .expect("an error");
+    assert!(
+        matches!(err, DataError::Decode { path, .. } if path == &bad),
+        "{err}"
+    );
     assert!(results.last().unwrap().is_err(), "the error ends the epoch");
 
-    let loader = Loader::new(data.split(Split::Train), LoaderConfig { skip_bad: true, ..cfg }).unwrap();
+    let loader = Loader::new(
+        data.split(Split::Train),
+        LoaderConfig {
+            skip_bad: true,
+            ..cfg
+        },
+    )
+    .unwrap();
     let sizes: Vec<usize> = all_batches(&loader, 0).iter().map(|b| b.n).collect();
     assert_eq!(sizes, [2, 3]);
     let skipped = loader.skipped();
@@ -106,14 +157,30 @@ fn truncated_image_fails_the_epoch_or_is_skipped() {
 fn bad_configs_are_errors() {
     let (_dir, data) = dataset(2);
     let samples = data.split(Split::Train);
-    assert!(Loader::new(samples, LoaderConfig { batch_size: 0, ..config(1) }).is_err());
-    let no_resize = LoaderConfig { pipeline: "horizontal_flip".parse().unwrap_or_default(), ..config(1) };
+    assert!(Loader::new(
+        samples,
+        LoaderConfig {
+            batch_size: 0,
+            ..config(1)
+        }
+    )
+    .is_err());
+    let no_resize = LoaderConfig {
+        pipeline: "horizontal_flip".parse().unwrap_or_default(),
+        ..config(1)
+    };
     let mut no_resize = no_resize;
     no_resize.pipeline.ops.remove(0);
-    assert!(matches!(Loader::new(samples, no_resize), Err(DataError::Config(_))));
+    assert!(matches!(
+        Loader::new(samples, no_resize),
+        Err(DataError::Config(_))
+    ));
     let mut missing = samples.to_vec();
     missing[0].fixations = None;
-    assert!(matches!(Loader::new(&missing, config(1)), Err(DataError::MissingFixations { .. })));
+    assert!(matches!(
+        Loader::new(&missing, config(1)),
+        Err(DataError::MissingFixations { .. })
+    ));
 }
 
 #[test]

@@ -20,7 +20,10 @@ struct Case {
 }
 
 fn read_cases() -> Vec<Case> {
-    let bytes = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/opencv_linear.bin")).unwrap();
+    let bytes = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/opencv_linear.bin"),
+    )
+    .unwrap();
     assert_eq!(&bytes[..4], b"OCV1");
     let u32_at = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
     let count = u32_at(4);
@@ -28,14 +31,27 @@ fn read_cases() -> Vec<Case> {
     let mut cases = Vec::new();
     for _ in 0..count {
         let rotate = bytes[at] == 1;
-        let (sw, sh, cn, dw, dh) = (u32_at(at + 1), u32_at(at + 5), u32_at(at + 9), u32_at(at + 13), u32_at(at + 17));
+        let (sw, sh, cn, dw, dh) = (
+            u32_at(at + 1),
+            u32_at(at + 5),
+            u32_at(at + 9),
+            u32_at(at + 13),
+            u32_at(at + 17),
+        );
         let angle = f32::from_le_bytes(bytes[at + 21..at + 25].try_into().unwrap());
         at += 25;
         let input = bytes[at..at + sw * sh * cn].to_vec();
         at += sw * sh * cn;
         let expected = bytes[at..at + dw * dh * cn].to_vec();
         at += dw * dh * cn;
-        cases.push(Case { rotate, src: (sw, sh, cn), dst: (dw, dh), angle, input, expected });
+        cases.push(Case {
+            rotate,
+            src: (sw, sh, cn),
+            dst: (dw, dh),
+            angle,
+            input,
+            expected,
+        });
     }
     assert_eq!(at, bytes.len());
     cases
@@ -56,11 +72,25 @@ fn matches_opencv_within_one_grey_level() {
         } else {
             resize_u8(view, &mut out, dw, dh);
         }
-        let diffs: Vec<i32> = out.iter().zip(&case.expected).map(|(&a, &b)| (a as i32 - b as i32).abs()).collect();
+        let diffs: Vec<i32> = out
+            .iter()
+            .zip(&case.expected)
+            .map(|(&a, &b)| (a as i32 - b as i32).abs())
+            .collect();
         let max = diffs.iter().copied().max().unwrap();
         let exact = diffs.iter().filter(|&&d| d == 0).count() as f64 / diffs.len() as f64;
-        let what = if case.rotate { format!("rotate {}°", case.angle) } else { "resize".into() };
-        eprintln!("{what} {sw}x{sh}x{cn} -> {dw}x{dh}: max diff {max}, {:.1}% exact", exact * 100.0);
-        assert!(max <= 1, "{what} {sw}x{sh}x{cn} -> {dw}x{dh}: max diff {max}");
+        let what = if case.rotate {
+            format!("rotate {}°", case.angle)
+        } else {
+            "resize".into()
+        };
+        eprintln!(
+            "{what} {sw}x{sh}x{cn} -> {dw}x{dh}: max diff {max}, {:.1}% exact",
+            exact * 100.0
+        );
+        assert!(
+            max <= 1,
+            "{what} {sw}x{sh}x{cn} -> {dw}x{dh}: max diff {max}"
+        );
     }
 }

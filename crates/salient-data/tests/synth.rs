@@ -5,7 +5,13 @@ use salient_data::{load_fixations, load_map, Dataset, DiscoverOptions, LayoutKin
 
 #[test]
 fn writes_a_discoverable_salicon_dataset_deterministically() {
-    let options = SynthOptions { train: 4, val: 2, width: 48, height: 32, seed: 3 };
+    let options = SynthOptions {
+        train: 4,
+        val: 2,
+        width: 48,
+        height: 32,
+        seed: 3,
+    };
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     let summary = write_synthetic(a.path(), &options).unwrap();
@@ -15,28 +21,58 @@ fn writes_a_discoverable_salicon_dataset_deterministically() {
 
     let data = Dataset::discover(a.path(), &DiscoverOptions::default()).unwrap();
     assert_eq!(data.layout(), LayoutKind::Salicon);
-    assert_eq!((data.split(Split::Train).len(), data.split(Split::Val).len()), (4, 2));
+    assert_eq!(
+        (data.split(Split::Train).len(), data.split(Split::Val).len()),
+        (4, 2)
+    );
     for sample in data.split(Split::Train) {
         let relative = sample.image.strip_prefix(a.path()).unwrap();
-        assert_eq!(std::fs::read(&sample.image).unwrap(), std::fs::read(b.path().join(relative)).unwrap());
+        assert_eq!(
+            std::fs::read(&sample.image).unwrap(),
+            std::fs::read(b.path().join(relative)).unwrap()
+        );
         let map = load_map(&sample.map).unwrap();
-        assert_eq!(map.data.iter().cloned().fold(0.0, f32::max), 1.0, "maps peak at 255");
+        assert_eq!(
+            map.data.iter().cloned().fold(0.0, f32::max),
+            1.0,
+            "maps peak at 255"
+        );
         let fix = load_fixations(sample.fixations.as_ref().unwrap()).unwrap();
-        let on_fix: f32 = fix.points().iter().map(|&(y, x)| map.data[y as usize * 48 + x as usize]).sum::<f32>() / fix.count() as f32;
+        let on_fix: f32 = fix
+            .points()
+            .iter()
+            .map(|&(y, x)| map.data[y as usize * 48 + x as usize])
+            .sum::<f32>()
+            / fix.count() as f32;
         let mean: f32 = map.data.iter().sum::<f32>() / map.data.len() as f32;
-        assert!(on_fix > 2.0 * mean, "maps are high where fixations are ({on_fix} vs mean {mean})");
+        assert!(
+            on_fix > 2.0 * mean,
+            "maps are high where fixations are ({on_fix} vs mean {mean})"
+        );
     }
     let other = tempfile::tempdir().unwrap();
     write_synthetic(other.path(), &SynthOptions { seed: 4, ..options }).unwrap();
     let name = "images/train/synth_train_000000.jpg";
-    assert_ne!(std::fs::read(a.path().join(name)).unwrap(), std::fs::read(other.path().join(name)).unwrap());
+    assert_ne!(
+        std::fs::read(a.path().join(name)).unwrap(),
+        std::fs::read(other.path().join(name)).unwrap()
+    );
 }
 
 #[test]
 fn objects_are_brighter_than_the_background_where_people_look() {
     use rand::SeedableRng;
     let scene = synth_scene(64, 48, &mut rand_chacha::ChaCha8Rng::seed_from_u64(1));
-    let bright = |x: u32, y: u32| scene.image.get_pixel(x, y).0.iter().map(|&v| v as u32).max().unwrap();
+    let bright = |x: u32, y: u32| {
+        scene
+            .image
+            .get_pixel(x, y)
+            .0
+            .iter()
+            .map(|&v| v as u32)
+            .max()
+            .unwrap()
+    };
     let (mut on, mut n_on, mut off, mut n_off) = (0u32, 0u32, 0u32, 0u32);
     for (x, y, p) in scene.map.enumerate_pixels() {
         if p.0[0] > 200 {
@@ -48,12 +84,29 @@ fn objects_are_brighter_than_the_background_where_people_look() {
         }
     }
     assert!(n_on > 0 && n_off > 0);
-    assert!(on / n_on > off / n_off + 60, "salient regions are the bright objects");
+    assert!(
+        on / n_on > off / n_off + 60,
+        "salient regions are the bright objects"
+    );
 }
 
 #[test]
 fn tiny_or_empty_requests_are_errors() {
     let dir = tempfile::tempdir().unwrap();
-    assert!(write_synthetic(dir.path(), &SynthOptions { width: 8, ..Default::default() }).is_err());
-    assert!(write_synthetic(dir.path(), &SynthOptions { train: 0, ..Default::default() }).is_err());
+    assert!(write_synthetic(
+        dir.path(),
+        &SynthOptions {
+            width: 8,
+            ..Default::default()
+        }
+    )
+    .is_err());
+    assert!(write_synthetic(
+        dir.path(),
+        &SynthOptions {
+            train: 0,
+            ..Default::default()
+        }
+    )
+    .is_err());
 }

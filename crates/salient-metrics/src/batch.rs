@@ -82,8 +82,9 @@ pub struct ImageScores {
 
 impl Evaluator {
     /// `dataset_fixations`: the fixations of every image of the dataset (split), which the
-    /// shuffled AUC takes its negatives from and the centre bias is built from. Only what the
-    /// chosen metrics need is built.
+    /// shuffled AUC takes its negatives from and the centre bias is built from; every image later
+    /// scored must be among them (sAUC removes the image's own fixations from the pool). Only what
+    /// the chosen metrics need is built.
     pub fn new(
         metrics: MetricSet,
         options: EvalOptions,

@@ -272,9 +272,10 @@ fn the_batch_api_gives_the_same_values() {
             let k = metrics.position(metric.parse().unwrap()).unwrap();
             check(case, metric, scores.values[k].unwrap());
         }
-        // Seeded random negatives: close to the given-negatives reference, not equal.
+        // Seeded random negatives: close to the given-negatives reference, not equal (the
+        // 100-split mean varies by a std of ~0.004 between draws with 30 fixations).
         let borji = scores.values[metrics.position(Metric::AucBorji).unwrap()].unwrap();
-        assert!((borji - case.expected("auc_borji")).abs() < 0.05, "{}: {borji}", case.name);
+        assert!((borji - case.expected("auc_borji")).abs() < 0.025, "{}: {borji}", case.name);
         // Uniform baseline: IG = mean log2(P(f) · pixels).
         let ig = scores.values[metrics.position(Metric::Ig).unwrap()].unwrap();
         let uniform_ig = information_gain(case.pred(), case.fix(), None).unwrap();

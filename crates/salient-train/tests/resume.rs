@@ -109,7 +109,7 @@ fn resumed_run_equals_uninterrupted_run() {
     );
 }
 
-/// Good batches in epoch 0, NaN images from epoch 1 on.
+/// Good batches in epoch 0, NaN maps (so a NaN loss) from epoch 1 on.
 struct PoisonedAfterFirstEpoch;
 
 impl BatchSource for PoisonedAfterFirstEpoch {
@@ -124,11 +124,13 @@ impl BatchSource for PoisonedAfterFirstEpoch {
         epoch: usize,
         skip: usize,
     ) -> Result<Box<dyn Iterator<Item = Result<HostBatch, TrainError>> + 'a>, TrainError> {
-        let value = if epoch == 0 { 0.5 } else { f32::NAN };
+        let poison = epoch > 0;
         let batch = move |i: usize| {
             Ok(HostBatch {
-                images: vec![value; 2 * 3 * 32 * 32],
-                maps: (0..2 * 32 * 32).map(|j| ((i + j) % 7) as f32 / 7.0).collect(),
+                images: (0..2 * 3 * 32 * 32).map(|j| ((i + j) % 5) as f32 / 5.0).collect(),
+                maps: (0..2 * 32 * 32)
+                    .map(|j| if poison { f32::NAN } else { ((i + j) % 7) as f32 / 7.0 })
+                    .collect(),
                 fixations: None,
                 n: 2,
                 height: 32,

@@ -9,6 +9,8 @@
 mod npy;
 mod predictions;
 mod scoring;
+#[cfg(test)]
+mod tests;
 
 use std::path::{Path, PathBuf};
 

@@ -28,7 +28,13 @@ pub fn saliency(w: u32, h: u32) -> GrayImage {
 /// A fixation map with a handful of points.
 pub fn fixations(w: u32, h: u32) -> GrayImage {
     let mut g = GrayImage::new(w, h);
-    for (x, y) in [(w / 3, h / 3), (w / 3 + 1, h / 3), (w / 2, h / 2), (1, 1), (w - 2, h - 2)] {
+    for (x, y) in [
+        (w / 3, h / 3),
+        (w / 3 + 1, h / 3),
+        (w / 2, h / 2),
+        (1, 1),
+        (w - 2, h - 2),
+    ] {
         g.put_pixel(x, y, Luma([255]));
     }
     g
@@ -40,14 +46,27 @@ pub fn mkdir(path: &Path) -> PathBuf {
 }
 
 /// Writes `<image_dir>/<stem>.jpg`, `<map_dir>/<stem>.png` and, if given, `<fix_dir>/<stem>.png`.
-pub fn write_triple(image_dir: &Path, map_dir: &Path, fix_dir: Option<&Path>, stem: &str, w: u32, h: u32) {
+pub fn write_triple(
+    image_dir: &Path,
+    map_dir: &Path,
+    fix_dir: Option<&Path>,
+    stem: &str,
+    w: u32,
+    h: u32,
+) {
     mkdir(image_dir);
     mkdir(map_dir);
-    picture(w, h, stem.len() as u8 * 20).save(image_dir.join(format!("{stem}.jpg"))).unwrap();
-    saliency(w, h).save(map_dir.join(format!("{stem}.png"))).unwrap();
+    picture(w, h, stem.len() as u8 * 20)
+        .save(image_dir.join(format!("{stem}.jpg")))
+        .unwrap();
+    saliency(w, h)
+        .save(map_dir.join(format!("{stem}.png")))
+        .unwrap();
     if let Some(fix_dir) = fix_dir {
         mkdir(fix_dir);
-        fixations(w, h).save(fix_dir.join(format!("{stem}.png"))).unwrap();
+        fixations(w, h)
+            .save(fix_dir.join(format!("{stem}.png")))
+            .unwrap();
     }
 }
 

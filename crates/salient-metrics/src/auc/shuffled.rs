@@ -77,8 +77,14 @@ pub(crate) fn shuffled_auc_pooled(
         }
     }
     for i in fixations.indices() {
-        debug_assert!(counts[i] > 0, "the pool holds the image's own fixations");
-        wins -= twice_wins(&positives, pred.values[i]) as u128;
+        let own = twice_wins(&positives, pred.values[i]) as u128;
+        if counts[i] == 0 || wins < own || count == 0 {
+            return Err(MetricError::MissingInput {
+                metric: Metric::Sauc,
+                what: "this image's fixations among the pooled dataset fixations",
+            });
+        }
+        wins -= own;
         count -= 1;
     }
     finish(&positives, wins, count)

@@ -32,8 +32,8 @@ impl Elem for f64 {
 }
 
 /// Patch-matrix elements per band: 2^19 (2 MiB of f32) keeps a band in L2/L3 while leaving the
-/// GEMM a wide enough right-hand side.
-const BAND_ELEMS: usize = 1 << 19;
+/// GEMM a wide enough right-hand side. Tests use tiny bands so that every shape crosses bands.
+const BAND_ELEMS: usize = if cfg!(test) { 1 << 9 } else { 1 << 19 };
 
 /// The geometry of one convolution seen from its input image: `channels × height × width` image,
 /// square kernel, stride and zero padding, `out_height × out_width` output positions.
@@ -329,7 +329,14 @@ fn bands(g: &Geometry) -> impl Iterator<Item = (usize, usize)> {
 }
 
 /// One image of [`forward`].
-fn forward_image<T: Elem>(g: &Geometry, img: &[T], w: &[T], cout: usize, out: &mut [T], t: Threads) {
+fn forward_image<T: Elem>(
+    g: &Geometry,
+    img: &[T],
+    w: &[T],
+    cout: usize,
+    out: &mut [T],
+    t: Threads,
+) {
     let (patch, out_len) = (g.patch_len(), g.out_len());
     if g.is_pointwise() {
         // SAFETY: w is cout×patch, img is patch×out_len, out is cout×out_len, all contiguous.
@@ -486,13 +493,7 @@ pub(crate) fn forward<T: Elem>(g: &Geometry, x: &[T], w: &[T], cout: usize, out:
 }
 
 /// Gradient of [`forward`] with respect to its input: `dx[n] = col2im(wᵀ · grad[n])`.
-pub(crate) fn backward_data<T: Elem>(
-    g: &Geometry,
-    grad: &[T],
-    w: &[T],
-    cout: usize,
-    dx: &mut [T],
-) {
+pub(crate) fn backward_data<T: Elem>(g: &Geometry, grad: &[T], w: &[T], cout: usize, dx: &mut [T]) {
     let (img_len, out_img) = (g.image_len(), cout * g.out_len());
     let batch = dx.len() / img_len.max(1);
     if per_image_parallel(batch) {
@@ -604,10 +605,11 @@ mod tests {
 
     #[test]
     fn forward_matches_direct_definition_with_many_bands() {
-        // Small band budget is not configurable, so use a shape whose patch rows exceed it per row.
         for &(c, h, w, k, s, p) in &[(3, 7, 5, 3, 2, 1), (2, 6, 6, 1, 1, 0), (4, 5, 9, 4, 2, 1)] {
             let g = Geometry::new(c, h, w, k, s, p).unwrap();
-            let x: Vec<f64> = (0..g.image_len()).map(|i| (i as f64 * 0.37).sin()).collect();
+            let x: Vec<f64> = (0..g.image_len())
+                .map(|i| (i as f64 * 0.37).sin())
+                .collect();
             let cout = 3;
             let wt: Vec<f64> = (0..cout * g.patch_len())
                 .map(|i| (i as f64 * 0.11).cos())

@@ -6,6 +6,7 @@
 //! On CPU, for f32/f64, a custom op with a custom backward. Elsewhere, [`composed`] builds the same
 //! function from candle ops, exact in value and in gradient (see its doc).
 
+use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 

@@ -46,9 +46,10 @@ fn formula_values(name: &str, shape: &[usize], k: usize) -> Vec<f32> {
         (0.0, 0.1)
     } else if shape.len() == 4 {
         if name.starts_with("deconv") {
-            (0.0, 4.0 / ((shape[0] * shape[2] * shape[3]) as f64 / 4.0).sqrt())
+            (0.0, 3.0 / ((shape[0] * shape[2] * shape[3]) as f64 / 4.0).sqrt())
         } else {
-            (0.0, 1.6 / ((shape[1] * shape[2] * shape[3]) as f64).sqrt())
+            let gain = if name.starts_with("conv_0.") { 10.0 } else { 1.0 };
+            (0.0, gain / ((shape[1] * shape[2] * shape[3]) as f64).sqrt())
         }
     } else if name.ends_with("weight") {
         (1.0, 0.2)
