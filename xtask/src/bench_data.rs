@@ -58,7 +58,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let start = Instant::now();
     let mut images = 0usize;
     for batch in loader.epoch(0) {
-        images += batch?.n;
+        let batch = batch?;
+        images += batch.n;
+        loader.recycle(batch);
     }
     let seconds = start.elapsed().as_secs_f64();
     println!("images={images} seconds={seconds:.3}");

@@ -52,7 +52,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let threads = candle_core::utils::get_num_threads();
     println!(
         "mode={} size={} batch={} steps={} threads={threads}",
-        if args.mode == BenchMode::Train { "train" } else { "infer" },
+        if args.mode == BenchMode::Train {
+            "train"
+        } else {
+            "infer"
+        },
         args.size,
         args.batch,
         args.steps
@@ -100,7 +104,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     times.sort();
     let median = times[times.len() / 2].as_secs_f64();
-    println!("images/s={:.3} peak_rss_mib={}", args.batch as f64 / median, peak_rss_mib());
+    println!(
+        "images/s={:.3} peak_rss_mib={}",
+        args.batch as f64 / median,
+        peak_rss_mib()
+    );
     Ok(())
 }
 
@@ -125,7 +133,10 @@ impl Profile {
         println!("profile (mean per step):");
         for (name, d) in &self.blocks {
             let share = 100.0 * d.as_secs_f64() / total.as_secs_f64().max(1e-12);
-            println!("  {name:<10} {:>9.1} ms {share:>5.1}%", d.as_secs_f64() * 1e3 / steps as f64);
+            println!(
+                "  {name:<10} {:>9.1} ms {share:>5.1}%",
+                d.as_secs_f64() * 1e3 / steps as f64
+            );
         }
     }
 }
@@ -141,4 +152,3 @@ fn peak_rss_mib() -> u64 {
         })
         .map_or(0, |kib| kib / 1024)
 }
-

@@ -133,6 +133,8 @@ impl Scratch {
             "HTTPS_PROXY",
             "all_proxy",
             "ALL_PROXY",
+            "RUST_BACKTRACE",
+            "RUST_LIB_BACKTRACE",
         ] {
             cmd.env_remove(var);
         }
@@ -238,7 +240,7 @@ fn downloads_verifies_installs_then_serves_from_cache() {
     // hf-hub's requests: HEAD the resolve URL, then GET it and follow the redirect to the CDN.
     assert_eq!(hub.count("HEAD", &resolve_path(REPO)), 1);
     assert_eq!(hub.count("GET", &resolve_path(REPO)), 1);
-    assert_eq!(hub.count("GET", &format!("/cdn/{sha}")), 1);
+    assert_eq!(hub.count("GET", &format!("/cdn/{REPO}/{sha}")), 1);
     assert!(hub
         .requests()
         .iter()

@@ -18,7 +18,7 @@ use crate::error::DataError;
 use crate::decode::MapPixels;
 use crate::prepare::Source;
 use crate::resize::{resize_f32, resize_to_f32, resize_u8, View};
-use crate::warp::{apply, for_each_sample, invert, round_u8, rotation_about_centre, weights};
+use crate::warp::{apply, invert, rotation_about_centre, warp_rgb_and_map};
 
 fn default_crop_min() -> f64 {
     240.0 / 256.0
@@ -303,9 +303,9 @@ impl Frame {
 /// source: the first resize reads the stored map depth directly, so no full-size float copy of
 /// the map is made. Same result as [`apply_pipeline`] on the equivalent [`Frame`].
 pub fn apply_pipeline_to_source(pipeline: &Pipeline, source: &Source, target_h: usize, target_w: usize, rng: &mut ChaCha8Rng) -> Frame {
-    let (w, h) = (source.image.width() as usize, source.image.height() as usize);
+    let (w, h) = (source.width, source.height);
     let mut rgb = vec![0u8; target_w * target_h * 3];
-    resize_u8(View::full(source.image.as_raw(), w, h, 3), &mut rgb, target_w, target_h);
+    resize_u8(View::full(&source.rgb, w, h, 3), &mut rgb, target_w, target_h);
     let mut map = vec![0f32; target_w * target_h];
     match &source.map {
         MapPixels::U8(bytes) => resize_to_f32(View::full(bytes, w, h, 1), &mut map, target_w, target_h, 1.0 / 255.0),
@@ -489,18 +489,7 @@ fn rotate(frame: &Frame, angle: f64) -> Frame {
     let inverse = invert(&forward);
     let mut rgb = vec![0u8; w * h * 3];
     let mut map = vec![0f32; w * h];
-    let (src_rgb, src_map) = (&frame.rgb, &frame.map);
-    for_each_sample((w, h, w * 3, 3), w, h, &inverse, |i, o, fx, fy| {
-        let k = weights(fx, fy);
-        for c in 0..3 {
-            let v = k[0] * src_rgb[o[0] + c] as f32
-                + k[1] * src_rgb[o[1] + c] as f32
-                + k[2] * src_rgb[o[2] + c] as f32
-                + k[3] * src_rgb[o[3] + c] as f32;
-            rgb[i * 3 + c] = round_u8(v);
-        }
-        map[i] = k[0] * src_map[o[0] / 3] + k[1] * src_map[o[1] / 3] + k[2] * src_map[o[2] / 3] + k[3] * src_map[o[3] / 3];
-    });
+    warp_rgb_and_map((w, h), &frame.rgb, &frame.map, &inverse, &mut rgb, &mut map);
     let fixations = frame.fixations.as_ref().map(|points| {
         points
             .iter()

@@ -93,6 +93,41 @@ fn has_jpeg_end_marker(bytes: &[u8]) -> bool {
     tail.windows(2).any(|w| w == [0xFF, 0xD9])
 }
 
+/// Decodes a colour (YCbCr or RGB) JPEG straight into `out` as RGB8, reusing its allocation:
+/// the loader's hot path. Returns `Ok(None)` for other files (grey, CMYK, not JPEG), which
+/// [`load_rgb8`] handles.
+pub(crate) fn decode_colour_jpeg_into(
+    path: &Path,
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<Option<(usize, usize)>, DataError> {
+    use zune_core::colorspace::ColorSpace;
+    use zune_core::options::DecoderOptions;
+    if image::guess_format(bytes).ok() != Some(ImageFormat::Jpeg) {
+        return Ok(None);
+    }
+    if !has_jpeg_end_marker(bytes) {
+        return Err(DataError::decode(path, "truncated JPEG (no end-of-image marker)"));
+    }
+    let options = DecoderOptions::default()
+        .set_max_width(usize::MAX)
+        .set_max_height(usize::MAX)
+        .jpeg_set_out_colorspace(ColorSpace::RGB);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(zune_core::bytestream::ZCursor::new(bytes), options);
+    decoder.decode_headers().map_err(|e| DataError::decode(path, format!("{e:?}")))?;
+    if !matches!(decoder.input_colorspace(), Some(ColorSpace::YCbCr | ColorSpace::RGB)) {
+        return Ok(None);
+    }
+    let (width, height) = decoder.dimensions().ok_or_else(|| DataError::decode(path, "no dimensions in header"))?;
+    let size = decoder.output_buffer_size().ok_or_else(|| DataError::decode(path, "no output size"))?;
+    if width == 0 || height == 0 || size != width * height * 3 {
+        return Err(DataError::decode(path, format!("unexpected JPEG geometry {width}x{height}")));
+    }
+    out.resize(size, 0);
+    decoder.decode_into(out).map_err(|e| DataError::decode(path, format!("{e:?}")))?;
+    Ok(Some((width, height)))
+}
+
 /// Reads only the header to learn `(width, height)`.
 pub fn image_size(path: &Path) -> Result<(u32, u32), DataError> {
     image::ImageReader::open(path)
@@ -107,6 +142,15 @@ pub fn image_size(path: &Path) -> Result<(u32, u32), DataError> {
 /// CMYK converted by the JPEG decoder).
 pub fn load_rgb8(path: &Path) -> Result<RgbImage, DataError> {
     let (image, _) = decode_file(path)?;
+    Ok(match image {
+        DynamicImage::ImageRgb8(rgb) => rgb,
+        other => other.to_rgb8(),
+    })
+}
+
+/// Decodes any supported image file already in memory to RGB8 (see [`load_rgb8`]).
+pub(crate) fn rgb8_from_bytes(path: &Path, bytes: &[u8]) -> Result<RgbImage, DataError> {
+    let (image, _) = decode_bytes(path, bytes)?;
     Ok(match image {
         DynamicImage::ImageRgb8(rgb) => rgb,
         other => other.to_rgb8(),

@@ -49,5 +49,5 @@ pub use layout::{
 };
 pub use loader::{Batch, EpochBatches, Loader, LoaderConfig};
 pub use normalize::Normalize;
-pub use prepare::{load_frame, load_source, prepare_image, write_chw, Source};
+pub use prepare::{load_frame, load_source, load_source_with, prepare_image, write_chw, DecodeBuffers, Source};
 pub use resize::{resize_f32, resize_map, resize_rgb8, resize_to_f32, resize_u8, View};

@@ -18,7 +18,12 @@ use crate::augment::{apply_pipeline_to_source, sample_rng, Pipeline};
 use crate::error::DataError;
 use crate::layout::{error_path, Sample, SkippedPair};
 use crate::normalize::Normalize;
-use crate::prepare::{load_source, write_chw};
+use crate::prepare::{load_source_with, write_chw, DecodeBuffers};
+
+thread_local! {
+    /// Each worker thread's decode buffers, reused from sample to sample.
+    static BUFFERS: std::cell::RefCell<DecodeBuffers> = std::cell::RefCell::default();
+}
 
 /// How batches are made. `Default` is the seed's training set-up at 256x256.
 #[derive(Debug, Clone, PartialEq)]
@@ -100,6 +105,32 @@ pub struct Loader {
     config: Arc<LoaderConfig>,
     pool: Arc<rayon::ThreadPool>,
     skipped: Arc<Mutex<Vec<SkippedPair>>>,
+    spare: Arc<SparePlanes>,
+}
+
+/// Batch buffers handed back with [`Loader::recycle`], reused instead of fresh allocations.
+#[derive(Default)]
+struct SparePlanes(Mutex<Vec<Vec<f32>>>);
+
+impl SparePlanes {
+    /// A buffer of `len` floats whose contents will all be overwritten.
+    fn take(&self, len: usize) -> Vec<f32> {
+        let reused = self.0.lock().ok().and_then(|mut spare| {
+            let at = spare.iter().position(|v| v.capacity() >= len)?;
+            Some(spare.swap_remove(at))
+        });
+        let mut buffer = reused.unwrap_or_default();
+        buffer.resize(len, 0.0);
+        buffer
+    }
+
+    fn give(&self, buffer: Vec<f32>) {
+        if let Ok(mut spare) = self.0.lock() {
+            if spare.len() < 32 {
+                spare.push(buffer);
+            }
+        }
+    }
 }
 
 impl Loader {
@@ -133,6 +164,7 @@ impl Loader {
             config: Arc::new(config),
             pool: Arc::new(pool),
             skipped: Arc::default(),
+            spare: Arc::default(),
         })
     }
 
@@ -159,6 +191,16 @@ impl Loader {
         epoch_order(self.samples.len(), &self.config, epoch)
     }
 
+    /// Hands a consumed batch's buffers back so later batches reuse them instead of allocating
+    /// (optional; saves a page-faulting allocation per batch).
+    pub fn recycle(&self, batch: Batch) {
+        self.spare.give(batch.images);
+        self.spare.give(batch.maps);
+        if let Some(fixations) = batch.fixations {
+            self.spare.give(fixations);
+        }
+    }
+
     /// Samples left out so far under `skip_bad`, each with its error message.
     pub fn skipped(&self) -> Vec<SkippedPair> {
         self.skipped.lock().map(|s| s.clone()).unwrap_or_default()
@@ -172,6 +214,7 @@ impl Loader {
         let config = Arc::clone(&self.config);
         let pool = Arc::clone(&self.pool);
         let skipped = Arc::clone(&self.skipped);
+        let spare = Arc::clone(&self.spare);
         let worker = std::thread::Builder::new()
             .name("salient-data-prefetch".into())
             .spawn(move || {
@@ -180,12 +223,10 @@ impl Loader {
                 if config.drop_last && chunks.last().is_some_and(|c| c.len() < config.batch_size) {
                     chunks.pop();
                 }
-                // Enough samples per parallel round to keep every thread busy.
-                let per_round = (2 * pool.current_num_threads())
-                    .div_ceil(config.batch_size)
-                    .max(1);
+                // Enough samples per parallel round (8 per thread) that uneven samples even out.
+                let per_round = (8 * pool.current_num_threads()).div_ceil(config.batch_size).max(1);
                 for round in chunks.chunks(per_round) {
-                    let batches = pool.install(|| make_round(round, &samples, &config, epoch));
+                    let batches = pool.install(|| make_round(round, &samples, &config, epoch, &spare));
                     for batch in batches {
                         let outcome = match batch {
                             Ok((batch, bad)) => {
@@ -233,6 +274,7 @@ fn make_round(
     samples: &[Sample],
     config: &LoaderConfig,
     epoch: u64,
+    spare: &SparePlanes,
 ) -> Vec<RoundResult> {
     let (h, w) = (config.height, config.width);
     let plane = h * w;
@@ -241,9 +283,9 @@ fn make_round(
         .map(|indices| {
             let n = indices.len();
             Batch {
-                images: vec![0f32; n * 3 * plane],
-                maps: vec![0f32; n * plane],
-                fixations: config.with_fixations.then(|| vec![0f32; n * plane]),
+                images: spare.take(n * 3 * plane),
+                maps: spare.take(n * plane),
+                fixations: config.with_fixations.then(|| spare.take(n * plane)),
                 n,
                 height: h,
                 width: w,
@@ -292,10 +334,14 @@ fn prepare_sample(
     map_out: &mut [f32],
     fixations_out: Option<&mut [f32]>,
 ) -> Result<(), DataError> {
-    let source = load_source(sample, config.with_fixations)?;
-    let mut rng = sample_rng(config.seed, epoch, index as u64);
-    let frame = apply_pipeline_to_source(&config.pipeline, &source, config.height, config.width, &mut rng);
-    drop(source);
+    let frame = BUFFERS.with(|cell| {
+        let mut buffers = cell.borrow_mut();
+        let source = load_source_with(sample, config.with_fixations, &mut buffers)?;
+        let mut rng = sample_rng(config.seed, epoch, index as u64);
+        let frame = apply_pipeline_to_source(&config.pipeline, &source, config.height, config.width, &mut rng);
+        buffers.recycle(source);
+        Ok::<_, DataError>(frame)
+    })?;
     write_chw(&frame.rgb, config.normalize, image_out);
     map_out.copy_from_slice(&frame.map);
     if let Some(out) = fixations_out {

@@ -1,7 +1,9 @@
 //! Turning decoded samples into network-ready planes: HWC bytes to normalised CHW `f32`.
 
 use crate::augment::Frame;
-use crate::decode::{load_fixations, load_map, load_map_pixels, load_rgb8, MapPixels, RgbImage};
+use crate::decode::{
+    decode_colour_jpeg_into, load_fixations, load_map, load_map_pixels, load_rgb8, rgb8_from_bytes, MapPixels, RgbImage,
+};
 use crate::error::DataError;
 use crate::layout::Sample;
 use crate::normalize::Normalize;
@@ -42,27 +44,68 @@ pub fn prepare_image(
 /// first (resize) op of a pipeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Source {
-    pub image: RgbImage,
+    pub width: usize,
+    pub height: usize,
+    /// Interleaved RGB8, `height * width * 3`.
+    pub rgb: Vec<u8>,
     pub map: MapPixels,
     /// `(x, y)` of each fixated pixel, when loaded.
     pub fixations: Option<Vec<(f32, f32)>>,
 }
 
+/// Reusable decode buffers (file bytes, RGB pixels), so a worker thread does not allocate and
+/// page-fault a megabyte per sample.
+#[derive(Debug, Default)]
+pub struct DecodeBuffers {
+    file: Vec<u8>,
+    rgb: Vec<u8>,
+}
+
+impl DecodeBuffers {
+    /// Takes the pixel buffer of a finished source back for the next decode.
+    pub fn recycle(&mut self, source: Source) {
+        self.rgb = source.rgb;
+    }
+}
+
 /// Decodes a sample for the loader: like [`load_frame`] but the map is not widened to `f32`.
 pub fn load_source(sample: &Sample, with_fixations: bool) -> Result<Source, DataError> {
-    let image = load_rgb8(&sample.image)?;
-    let (width, height) = image.dimensions();
+    load_source_with(sample, with_fixations, &mut DecodeBuffers::default())
+}
+
+/// [`load_source`] reusing `buffers` (colour JPEGs decode straight into them).
+pub fn load_source_with(sample: &Sample, with_fixations: bool, buffers: &mut DecodeBuffers) -> Result<Source, DataError> {
+    read_into(&sample.image, &mut buffers.file)?;
+    let mut rgb = std::mem::take(&mut buffers.rgb);
+    let (width, height) = match decode_colour_jpeg_into(&sample.image, &buffers.file, &mut rgb)? {
+        Some(size) => size,
+        None => {
+            let image = rgb8_from_bytes(&sample.image, &buffers.file)?;
+            let size = (image.width() as usize, image.height() as usize);
+            rgb = image.into_raw();
+            size
+        }
+    };
     let (map_w, map_h, map) = load_map_pixels(&sample.map)?;
-    if (map_w, map_h) != (width as usize, height as usize) {
+    if (map_w, map_h) != (width, height) {
         return Err(DataError::SizeMismatch {
             image: sample.image.clone(),
-            image_size: (width, height),
+            image_size: (width as u32, height as u32),
             other: sample.map.clone(),
             other_size: (map_w as u32, map_h as u32),
         });
     }
-    let fixations = if with_fixations { Some(load_points(sample, (width, height))?) } else { None };
-    Ok(Source { image, map, fixations })
+    let fixations = if with_fixations { Some(load_points(sample, (width as u32, height as u32))?) } else { None };
+    Ok(Source { width, height, rgb, map, fixations })
+}
+
+fn read_into(path: &std::path::Path, buffer: &mut Vec<u8>) -> Result<(), DataError> {
+    use std::io::Read;
+    buffer.clear();
+    std::fs::File::open(path)
+        .and_then(|mut file| file.read_to_end(buffer))
+        .map_err(|e| DataError::io(path, e))?;
+    Ok(())
 }
 
 fn load_points(sample: &Sample, (width, height): (u32, u32)) -> Result<Vec<(f32, f32)>, DataError> {

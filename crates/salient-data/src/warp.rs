@@ -58,7 +58,7 @@ fn reflect101(mut i: i64, n: i64) -> usize {
 
 /// For each output pixel: the four source offsets (in elements) and the fractions towards the
 /// second column and row. Calls `emit(dst_index, offsets, fx, fy)`.
-pub(crate) fn for_each_sample(
+fn for_each_sample(
     (width, height, stride, channels): (usize, usize, usize, usize),
     dst_w: usize,
     dst_h: usize,
@@ -107,13 +107,13 @@ fn floor(v: f32) -> i64 {
 /// Round half to even, as `cvRound`/`saturate_cast` do, for `0 <= v < 2^22`: adding and removing
 /// 1.5 * 2^23 leaves the FPU's round-to-nearest-even result (no libm call).
 #[inline(always)]
-pub(crate) fn round_u8(v: f32) -> u8 {
+fn round_u8(v: f32) -> u8 {
     const MAGIC: f32 = 12_582_912.0;
     ((v + MAGIC) - MAGIC) as u8
 }
 
 #[inline(always)]
-pub(crate) fn weights(fx: f32, fy: f32) -> [f32; 4] {
+fn weights(fx: f32, fy: f32) -> [f32; 4] {
     [
         (1.0 - fy) * (1.0 - fx),
         (1.0 - fy) * fx,
@@ -163,4 +163,82 @@ pub fn warp_f32(src: View<f32>, dst: &mut [f32], dst_w: usize, dst_h: usize, inv
                 + w[3] * data[o[3] + c];
         }
     });
+}
+
+/// Warps an RGB8 image and its same-size `f32` map together (one coordinate computation per
+/// pixel), with exactly the arithmetic of [`warp_u8`] and [`warp_f32`].
+pub fn warp_rgb_and_map(
+    (width, height): (usize, usize),
+    rgb: &[u8],
+    map: &[f32],
+    inverse: &Affine,
+    rgb_out: &mut [u8],
+    map_out: &mut [f32],
+) {
+    assert!(rgb.len() == width * height * 3 && map.len() == width * height);
+    assert!(rgb_out.len() == rgb.len() && map_out.len() == map.len());
+    let m = inverse.map(|v| v as f32);
+    let (w, h) = (width as i64, height as i64);
+    let stride = width * 3;
+    for y in 0..height {
+        let (row_x, row_y) = (m[1] * y as f32 + m[2], m[4] * y as f32 + m[5]);
+        let rgb_row = &mut rgb_out[y * stride..(y + 1) * stride];
+        let map_row = &mut map_out[y * width..(y + 1) * width];
+        for (x, (px, mv)) in rgb_row.chunks_exact_mut(3).zip(map_row.iter_mut()).enumerate() {
+            let sx = m[0] * x as f32 + row_x;
+            let sy = m[3] * x as f32 + row_y;
+            let (ix, iy) = (floor(sx), floor(sy));
+            let k = weights(sx - ix as f32, sy - iy as f32);
+            if ix >= 0 && iy >= 0 && ix + 1 < w && iy + 1 < h {
+                let (ix, iy) = (ix as usize, iy as usize);
+                let top = &rgb[iy * stride + ix * 3..][..6];
+                let bottom = &rgb[(iy + 1) * stride + ix * 3..][..6];
+                for c in 0..3 {
+                    let v = k[0] * top[c] as f32 + k[1] * top[c + 3] as f32 + k[2] * bottom[c] as f32 + k[3] * bottom[c + 3] as f32;
+                    px[c] = round_u8(v);
+                }
+                let mt = &map[iy * width + ix..][..2];
+                let mb = &map[(iy + 1) * width + ix..][..2];
+                *mv = k[0] * mt[0] + k[1] * mt[1] + k[2] * mb[0] + k[3] * mb[1];
+            } else {
+                let (x_a, x_b) = (reflect101(ix, w), reflect101(ix + 1, w));
+                let (y_a, y_b) = (reflect101(iy, h), reflect101(iy + 1, h));
+                let at = [(y_a, x_a), (y_a, x_b), (y_b, x_a), (y_b, x_b)].map(|(yy, xx)| yy * width + xx);
+                for c in 0..3 {
+                    let v = k[0] * rgb[at[0] * 3 + c] as f32
+                        + k[1] * rgb[at[1] * 3 + c] as f32
+                        + k[2] * rgb[at[2] * 3 + c] as f32
+                        + k[3] * rgb[at[3] * 3 + c] as f32;
+                    px[c] = round_u8(v);
+                }
+                *mv = k[0] * map[at[0]] + k[1] * map[at[1]] + k[2] * map[at[2]] + k[3] * map[at[3]];
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn joint_warp_equals_separate_warps() {
+        let (w, h) = (23, 17);
+        let rgb: Vec<u8> = (0..w * h * 3).map(|i| ((i * 37) % 251) as u8).collect();
+        let map: Vec<f32> = (0..w * h).map(|i| ((i * 13) % 29) as f32 / 29.0).collect();
+        let inverse = invert(&rotation_about_centre(-8.5, w, h));
+        let (mut rgb_a, mut map_a) = (vec![0u8; rgb.len()], vec![0f32; map.len()]);
+        warp_u8(View::full(&rgb, w, h, 3), &mut rgb_a, w, h, &inverse);
+        warp_f32(View::full(&map, w, h, 1), &mut map_a, w, h, &inverse);
+        let (mut rgb_b, mut map_b) = (vec![0u8; rgb.len()], vec![0f32; map.len()]);
+        warp_rgb_and_map((w, h), &rgb, &map, &inverse, &mut rgb_b, &mut map_b);
+        assert_eq!(rgb_a, rgb_b);
+        assert_eq!(map_a, map_b);
+    }
+
+    #[test]
+    fn reflect101_mirrors_without_repeating_the_edge() {
+        assert_eq!([-2, -1, 0, 4, 5, 6].map(|i| reflect101(i, 5)), [2, 1, 0, 4, 3, 2]);
+        assert_eq!(reflect101(-3, 1), 0);
+    }
 }

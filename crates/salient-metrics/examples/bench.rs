@@ -43,7 +43,11 @@ fn parse_args() -> Result<Options, String> {
             continue;
         }
         let value = args.next().ok_or(format!("{flag} needs a value"))?;
-        let number = || value.parse::<usize>().map_err(|e| format!("{flag} {value}: {e}"));
+        let number = || {
+            value
+                .parse::<usize>()
+                .map_err(|e| format!("{flag} {value}: {e}"))
+        };
         match flag.as_str() {
             "--images" => o.images = number()?,
             "--width" => o.width = number()?,
@@ -73,15 +77,36 @@ impl Rng {
     }
 }
 
-/// A prediction (smooth blobs + noise, like a network's output), a ground-truth map (blobs) and
-/// fixations drawn around the ground truth's blobs.
+/// A prediction (smooth blobs + noise, like a network's output) and a ground-truth map (blobs);
+/// each image gets its own fixations, drawn around the blobs (so the shuffled AUC's pool of other
+/// images' fixations covers the frame, as on a real dataset).
 struct Sample {
     prediction: Vec<f32>,
     saliency: Vec<f32>,
-    fixations: Vec<Fixation>,
+    blobs: Vec<(f32, f32, f32)>,
 }
 
-fn sample(seed: u64, w: usize, h: usize, n_fix: usize) -> Sample {
+fn fixations_for(
+    image: usize,
+    blobs: &[(f32, f32, f32)],
+    w: usize,
+    h: usize,
+    n: usize,
+) -> Vec<Fixation> {
+    let mut rng = Rng((image as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03) | 1);
+    let scale = w.max(h) as f32;
+    let gauss = |rng: &mut Rng| (0..4).map(|_| rng.unit() - 0.5).sum::<f32>() * 1.7;
+    (0..n)
+        .map(|_| {
+            let (cy, cx, s) = blobs[(rng.next() % blobs.len() as u64) as usize];
+            let y = (cy + gauss(&mut rng) * s * scale).clamp(0.0, (h - 1) as f32);
+            let x = (cx + gauss(&mut rng) * s * scale).clamp(0.0, (w - 1) as f32);
+            Fixation::new(y as u32, x as u32)
+        })
+        .collect()
+}
+
+fn sample(seed: u64, w: usize, h: usize) -> Sample {
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let blobs: Vec<(f32, f32, f32)> = (0..4)
         .map(|_| {
@@ -111,22 +136,10 @@ fn sample(seed: u64, w: usize, h: usize, n_fix: usize) -> Sample {
     };
     let saliency = blob_map(0.0, &mut rng);
     let prediction = blob_map(0.02, &mut rng);
-    let fixations = (0..n_fix)
-        .map(|_| {
-            let (cy, cx, s) = blobs[(rng.next() % blobs.len() as u64) as usize];
-            let gauss = |rng: &mut Rng| {
-                // sum of uniforms ~ normal
-                (0..4).map(|_| rng.unit() - 0.5).sum::<f32>() * 1.7
-            };
-            let y = (cy + gauss(&mut rng) * s * scale).clamp(0.0, (h - 1) as f32);
-            let x = (cx + gauss(&mut rng) * s * scale).clamp(0.0, (w - 1) as f32);
-            Fixation::new(y as u32, x as u32)
-        })
-        .collect();
     Sample {
         prediction,
         saliency,
-        fixations,
+        blobs,
     }
 }
 
@@ -144,6 +157,9 @@ fn cpu_seconds() -> Option<f64> {
 fn run(o: &Options, samples: &[Sample], images: usize, metrics: &MetricSet) -> (f64, f64) {
     let (w, h) = (o.width, o.height);
     let names: Vec<String> = (0..images).map(|i| format!("img{i:05}")).collect();
+    let fixations: Vec<Vec<Fixation>> = (0..images)
+        .map(|i| fixations_for(i, &samples[i % samples.len()].blobs, w, h, o.fixations))
+        .collect();
     let batch: Vec<ImageEval<'_>> = (0..images)
         .map(|i| {
             let s = &samples[i % samples.len()];
@@ -151,7 +167,7 @@ fn run(o: &Options, samples: &[Sample], images: usize, metrics: &MetricSet) -> (
                 name: &names[i],
                 prediction: Map::new(&s.prediction, w, h).expect("generated size"),
                 saliency: Some(Map::new(&s.saliency, w, h).expect("generated size")),
-                fixations: Some(Fixations::new(&s.fixations, w, h).expect("on the grid")),
+                fixations: Some(Fixations::new(&fixations[i], w, h).expect("on the grid")),
             }
         })
         .collect();
@@ -186,15 +202,15 @@ fn main() {
     }
     let start = Instant::now();
     let samples: Vec<Sample> = (0..o.distinct)
-        .map(|k| sample(k as u64 + 1, o.width, o.height, o.fixations))
+        .map(|k| sample(k as u64 + 1, o.width, o.height))
         .collect();
     println!(
-        "generated {} distinct {}x{} samples ({} fixations each) in {:.1}s (not timed below); {} threads",
+        "generated {} distinct {}x{} map pairs in {:.1}s ({} fixations per image, drawn per image; not timed); {} threads",
         o.distinct,
         o.width,
         o.height,
-        o.fixations,
         start.elapsed().as_secs_f64(),
+        o.fixations,
         rayon::current_num_threads()
     );
     if o.breakdown {
@@ -210,7 +226,12 @@ fn main() {
             );
         }
     }
-    let names: Vec<&str> = o.metrics.metrics().iter().map(|m| Metric::name(*m)).collect();
+    let names: Vec<&str> = o
+        .metrics
+        .metrics()
+        .iter()
+        .map(|m| Metric::name(*m))
+        .collect();
     println!("scoring {} images with {} ...", o.images, names.join(","));
     let (seconds, cpu) = run(&o, &samples, o.images, &o.metrics);
     println!(

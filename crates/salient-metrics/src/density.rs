@@ -51,7 +51,10 @@ mod tests {
     #[test]
     fn sums_to_one_and_shifts_negative_maps() {
         let d = Density::of(&grid(&[-1.0, 0.0, 1.0]));
-        assert_eq!([d.at(-1.0), d.at(0.0), d.at(1.0)], [0.0, 1.0 / 3.0, 2.0 / 3.0]);
+        assert_eq!(
+            [d.at(-1.0), d.at(0.0), d.at(1.0)],
+            [0.0, 1.0 / 3.0, 2.0 / 3.0]
+        );
     }
 
     #[test]

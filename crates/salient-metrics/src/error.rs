@@ -40,7 +40,9 @@ pub enum MetricError {
     #[error("{metric} needs {what}, which was not given")]
     MissingInput { metric: Metric, what: &'static str },
     /// A name that is not one of the metrics.
-    #[error("unknown metric {0:?}: expected one of cc, kld, nss, sim, auc_judd, auc_borji, sauc, ig")]
+    #[error(
+        "unknown metric {0:?}: expected one of cc, kld, nss, sim, auc_judd, auc_borji, sauc, ig"
+    )]
     UnknownMetric(String),
 }
 

@@ -83,6 +83,9 @@ mod tests {
 
     #[test]
     fn single_output_pixel_takes_the_first_sample() {
-        assert_eq!(resize_bilinear(&[3.0, 9.0, 1.0, 1.0], 2, 2, 1, 1), vec![3.0]);
+        assert_eq!(
+            resize_bilinear(&[3.0, 9.0, 1.0, 1.0], 2, 2, 1, 1),
+            vec![3.0]
+        );
     }
 }

@@ -18,7 +18,11 @@ const W: usize = 10;
 const H: usize = 8;
 
 fn fixations() -> Vec<Fixation> {
-    vec![Fixation::new(3, 4), Fixation::new(2, 5), Fixation::new(6, 1)]
+    vec![
+        Fixation::new(3, 4),
+        Fixation::new(2, 5),
+        Fixation::new(6, 1),
+    ]
 }
 
 #[test]
@@ -81,10 +85,22 @@ fn no_fixations_is_a_named_error_and_skipped_in_batches() {
     let p = Map::new(&pred, W, H).unwrap();
     let none = Fixations::new(&[], W, H).unwrap();
     assert_eq!(nss(p, none), Err(MetricError::NoFixations(Metric::Nss)));
-    assert_eq!(auc_judd(p, none), Err(MetricError::NoFixations(Metric::AucJudd)));
-    assert_eq!(auc_borji(p, none, 1), Err(MetricError::NoFixations(Metric::AucBorji)));
-    assert_eq!(shuffled_auc(p, none, &[]), Err(MetricError::NoFixations(Metric::Sauc)));
-    assert_eq!(information_gain(p, none, None), Err(MetricError::NoFixations(Metric::Ig)));
+    assert_eq!(
+        auc_judd(p, none),
+        Err(MetricError::NoFixations(Metric::AucJudd))
+    );
+    assert_eq!(
+        auc_borji(p, none, 1),
+        Err(MetricError::NoFixations(Metric::AucBorji))
+    );
+    assert_eq!(
+        shuffled_auc(p, none, &[]),
+        Err(MetricError::NoFixations(Metric::Sauc))
+    );
+    assert_eq!(
+        information_gain(p, none, None),
+        Err(MetricError::NoFixations(Metric::Ig))
+    );
 
     let fix = fixations();
     let images = [
@@ -131,7 +147,10 @@ fn non_finite_values_are_errors_naming_the_pixel() {
         let clean = peaked(W, H);
         assert!(matches!(
             kld(Map::new(&clean, W, H).unwrap(), g),
-            Err(MetricError::NonFinite { what: "ground-truth map", .. })
+            Err(MetricError::NonFinite {
+                what: "ground-truth map",
+                ..
+            })
         ));
     }
 }
@@ -172,7 +191,10 @@ fn malformed_inputs_are_errors() {
     let p = Map::new(&pred, W, H).unwrap();
     let fix = fixations();
     let f = Fixations::new(&fix, W, H).unwrap();
-    assert_eq!(shuffled_auc(p, f, &[]), Err(MetricError::NoNegatives(Metric::Sauc)));
+    assert_eq!(
+        shuffled_auc(p, f, &[]),
+        Err(MetricError::NoNegatives(Metric::Sauc))
+    );
     assert!(shuffled_auc(p, f, &[Fixation::new(0, 99)]).is_err());
     let missing = ImageEval {
         name: "no-gt",
@@ -182,7 +204,13 @@ fn malformed_inputs_are_errors() {
     };
     let err = evaluate(&[missing], &"cc".parse().unwrap(), &EvalOptions::default()).unwrap_err();
     assert_eq!(err.image, "no-gt");
-    assert!(matches!(err.source, MetricError::MissingInput { metric: Metric::Cc, .. }));
+    assert!(matches!(
+        err.source,
+        MetricError::MissingInput {
+            metric: Metric::Cc,
+            ..
+        }
+    ));
 }
 
 #[test]
@@ -193,7 +221,10 @@ fn every_pixel_fixated_leaves_judd_without_negatives() {
         .flat_map(|y| (0..w as u32).map(move |x| Fixation::new(y, x)))
         .collect();
     assert_eq!(
-        auc_judd(Map::new(&pred, w, h).unwrap(), Fixations::new(&all, w, h).unwrap()),
+        auc_judd(
+            Map::new(&pred, w, h).unwrap(),
+            Fixations::new(&all, w, h).unwrap()
+        ),
         Err(MetricError::NoNegatives(Metric::AucJudd))
     );
 }
@@ -212,7 +243,12 @@ fn borji_is_deterministic_per_seed() {
 #[test]
 fn reports_do_not_depend_on_the_thread_count() {
     let preds: Vec<Vec<f32>> = (0..6)
-        .map(|k| peaked(W, H).iter().map(|v| v + k as f32 * 0.01 * v * v).collect())
+        .map(|k| {
+            peaked(W, H)
+                .iter()
+                .map(|v| v + k as f32 * 0.01 * v * v)
+                .collect()
+        })
         .collect();
     let gt = peaked(W, H);
     let fix = fixations();

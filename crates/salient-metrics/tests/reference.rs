@@ -47,9 +47,14 @@ fn build(recipe: &Value, w: usize, h: usize) -> Vec<f32> {
                 .iter()
                 .map(|b| std::array::from_fn(|k| f(&b[k])))
                 .collect();
-            let noise = recipe.get("noise").map(|n| (n[0].as_u64().unwrap(), f(&n[1])));
+            let noise = recipe
+                .get("noise")
+                .map(|n| (n[0].as_u64().unwrap(), f(&n[1])));
             let offset = recipe.get("offset").map(f).unwrap_or(0.0);
-            let quantize = recipe.get("quantize").and_then(Value::as_bool).unwrap_or(false);
+            let quantize = recipe
+                .get("quantize")
+                .and_then(Value::as_bool)
+                .unwrap_or(false);
             (0..w * h)
                 .map(|i| {
                     let (y, x) = ((i / w) as f64, (i % w) as f64);
@@ -129,7 +134,9 @@ fn load_cases() -> Vec<Case> {
                     .as_array()
                     .unwrap()
                     .iter()
-                    .map(|p| Fixation::new(p[0].as_u64().unwrap() as u32, p[1].as_u64().unwrap() as u32))
+                    .map(|p| {
+                        Fixation::new(p[0].as_u64().unwrap() as u32, p[1].as_u64().unwrap() as u32)
+                    })
                     .collect(),
                 reference: c["reference"].clone(),
                 raw: c.clone(),
@@ -161,7 +168,11 @@ fn check(case: &Case, metric: &str, got: f64) -> f64 {
 #[test]
 fn maps_are_rebuilt_exactly_as_the_script_built_them() {
     for case in load_cases() {
-        for (what, map) in [("pred", &case.pred), ("gt", &case.gt), ("baseline", &case.baseline)] {
+        for (what, map) in [
+            ("pred", &case.pred),
+            ("gt", &case.gt),
+            ("baseline", &case.baseline),
+        ] {
             let sum: f64 = map.iter().map(|&v| v as f64).sum();
             let want = case.raw["checksum"][what].as_f64().unwrap();
             assert!(
@@ -186,7 +197,11 @@ fn resizing_matches_scipy_zoom() {
         );
         let sum: f64 = resized.iter().sum();
         let want = case.raw["resized_pred_sum"].as_f64().unwrap();
-        assert!(relative_difference(sum, want) < 1e-12, "{}: {sum} vs {want}", case.name);
+        assert!(
+            relative_difference(sum, want) < 1e-12,
+            "{}: {sum} vs {want}",
+            case.name
+        );
     }
 }
 
@@ -194,16 +209,29 @@ fn resizing_matches_scipy_zoom() {
 fn every_metric_agrees_with_pysaliency() {
     let cases = load_cases();
     let mut worst: Vec<(&str, f64)> = Vec::new();
-    let mut record = |metric: &'static str, diff: f64| match worst.iter_mut().find(|(m, _)| *m == metric) {
-        Some((_, w)) => *w = w.max(diff),
-        None => worst.push((metric, diff)),
-    };
+    let mut record =
+        |metric: &'static str, diff: f64| match worst.iter_mut().find(|(m, _)| *m == metric) {
+            Some((_, w)) => *w = w.max(diff),
+            None => worst.push((metric, diff)),
+        };
     for (i, case) in cases.iter().enumerate() {
         record("cc", check(case, "cc", cc(case.pred(), case.gt()).unwrap()));
-        record("kld", check(case, "kld", kld(case.pred(), case.gt()).unwrap()));
-        record("sim", check(case, "sim", sim(case.pred(), case.gt()).unwrap()));
-        record("nss", check(case, "nss", nss(case.pred(), case.fix()).unwrap()));
-        record("auc_judd", check(case, "auc_judd", auc_judd(case.pred(), case.fix()).unwrap()));
+        record(
+            "kld",
+            check(case, "kld", kld(case.pred(), case.gt()).unwrap()),
+        );
+        record(
+            "sim",
+            check(case, "sim", sim(case.pred(), case.gt()).unwrap()),
+        );
+        record(
+            "nss",
+            check(case, "nss", nss(case.pred(), case.fix()).unwrap()),
+        );
+        record(
+            "auc_judd",
+            check(case, "auc_judd", auc_judd(case.pred(), case.fix()).unwrap()),
+        );
 
         // AUC-Borji with the draws the script fed its transcription of AUC_Borji.m.
         let n = case.fixations.len() as u64;
@@ -275,17 +303,17 @@ fn the_batch_api_gives_the_same_values() {
         // Seeded random negatives: close to the given-negatives reference, not equal (the
         // 100-split mean varies by a std of ~0.004 between draws with 30 fixations).
         let borji = scores.values[metrics.position(Metric::AucBorji).unwrap()].unwrap();
-        assert!((borji - case.expected("auc_borji")).abs() < 0.025, "{}: {borji}", case.name);
+        assert!(
+            (borji - case.expected("auc_borji")).abs() < 0.025,
+            "{}: {borji}",
+            case.name
+        );
         // Uniform baseline: IG = mean log2(P(f) · pixels).
         let ig = scores.values[metrics.position(Metric::Ig).unwrap()].unwrap();
         let uniform_ig = information_gain(case.pred(), case.fix(), None).unwrap();
         assert_eq!(ig, uniform_ig);
     }
-    let mean_cc = cases
-        .iter()
-        .map(|c| c.expected("cc"))
-        .sum::<f64>()
-        / cases.len() as f64;
+    let mean_cc = cases.iter().map(|c| c.expected("cc")).sum::<f64>() / cases.len() as f64;
     let summary = report.summary(Metric::Cc).unwrap();
     assert!((summary.mean - mean_cc).abs() < 1e-9);
     assert_eq!((summary.count, summary.skipped), (cases.len(), 0));

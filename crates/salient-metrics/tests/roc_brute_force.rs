@@ -81,7 +81,10 @@ fn fast_aucs_equal_the_literal_roc_on_tied_maps() {
         let fixations = Fixations::new(&fix, w, h).unwrap();
         let judd = auc_judd(map, fixations).unwrap();
         let want = general_roc(&positives, &unfixated, true);
-        assert!((judd - want).abs() < 1e-12, "trial {trial}: judd {judd} vs {want}");
+        assert!(
+            (judd - want).abs() < 1e-12,
+            "trial {trial}: judd {judd} vs {want}"
+        );
 
         let negs: Vec<Fixation> = (0..200)
             .map(|_| {
@@ -97,6 +100,9 @@ fn fast_aucs_equal_the_literal_roc_on_tied_maps() {
             .collect();
         let sauc = shuffled_auc(map, fixations, &negs).unwrap();
         let want = general_roc(&positives, &neg_values, false);
-        assert!((sauc - want).abs() < 1e-12, "trial {trial}: sauc {sauc} vs {want}");
+        assert!(
+            (sauc - want).abs() < 1e-12,
+            "trial {trial}: sauc {sauc} vs {want}"
+        );
     }
 }

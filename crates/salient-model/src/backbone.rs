@@ -69,6 +69,12 @@ impl Backbone {
         }
         let mut it = outputs.into_iter();
         let mut next = || it.next().expect("four stages");
-        Ok(BackboneFeatures { skip1, skip2: next(), skip3: next(), skip4: next(), top: next() })
+        Ok(BackboneFeatures {
+            skip1,
+            skip2: next(),
+            skip3: next(),
+            skip4: next(),
+            top: next(),
+        })
     }
 }

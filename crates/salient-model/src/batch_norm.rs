@@ -70,7 +70,11 @@ impl BatchNorm2d {
         let y = centred
             .broadcast_mul(&scale)?
             .broadcast_add(&self.bias.reshape((1, c, 1))?)?;
-        self.update_running_stats(&mean.detach().flatten_all()?, &var.detach().flatten_all()?, count)?;
+        self.update_running_stats(
+            &mean.detach().flatten_all()?,
+            &var.detach().flatten_all()?,
+            count,
+        )?;
         Ok(y.reshape((n, c, h, w))?)
     }
 

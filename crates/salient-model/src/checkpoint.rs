@@ -85,7 +85,9 @@ impl CheckpointMeta {
 
 impl From<HashMap<String, String>> for CheckpointMeta {
     fn from(map: HashMap<String, String>) -> Self {
-        Self { entries: map.into_iter().collect() }
+        Self {
+            entries: map.into_iter().collect(),
+        }
     }
 }
 
@@ -97,9 +99,14 @@ pub(crate) struct WeightsFile {
 
 impl WeightsFile {
     pub fn open(path: &Path) -> Result<Self, ModelError> {
-        let bytes = std::fs::read(path)
-            .map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
-        let file = Self { path: path.to_path_buf(), bytes };
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let file = Self {
+            path: path.to_path_buf(),
+            bytes,
+        };
         file.parse()?; // fail early, naming the file, when it is not safetensors at all
         Ok(file)
     }
@@ -112,19 +119,34 @@ impl WeightsFile {
     }
 
     pub fn names(&self) -> Result<Vec<String>, ModelError> {
-        Ok(self.parse()?.names().into_iter().map(str::to_string).collect())
+        Ok(self
+            .parse()?
+            .names()
+            .into_iter()
+            .map(str::to_string)
+            .collect())
     }
 
     pub fn metadata(&self) -> Result<CheckpointMeta, ModelError> {
-        let (_, meta) = SafeTensors::read_metadata(&self.bytes).map_err(|e| ModelError::Format {
-            path: self.path.clone(),
-            message: e.to_string(),
-        })?;
-        Ok(meta.metadata().clone().map(CheckpointMeta::from).unwrap_or_default())
+        let (_, meta) =
+            SafeTensors::read_metadata(&self.bytes).map_err(|e| ModelError::Format {
+                path: self.path.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(meta
+            .metadata()
+            .clone()
+            .map(CheckpointMeta::from)
+            .unwrap_or_default())
     }
 
     /// The tensor `name` as f32 on `device`, checked for presence, shape, dtype and finiteness.
-    pub fn tensor(&self, name: &str, shape: &[usize], device: &Device) -> Result<Tensor, ModelError> {
+    pub fn tensor(
+        &self,
+        name: &str,
+        shape: &[usize],
+        device: &Device,
+    ) -> Result<Tensor, ModelError> {
         let st = self.parse()?;
         let view = st.tensor(name).map_err(|_| ModelError::MissingTensor {
             path: self.path.clone(),
@@ -147,9 +169,16 @@ impl WeightsFile {
             });
         }
         let tensor = view.load(&Device::Cpu)?.to_dtype(DType::F32)?;
-        let all_finite = tensor.flatten_all()?.to_vec1::<f32>()?.iter().all(|v| v.is_finite());
+        let all_finite = tensor
+            .flatten_all()?
+            .to_vec1::<f32>()?
+            .iter()
+            .all(|v| v.is_finite());
         if !all_finite {
-            return Err(ModelError::NonFinite { path: self.path.clone(), name: name.to_string() });
+            return Err(ModelError::NonFinite {
+                path: self.path.clone(),
+                name: name.to_string(),
+            });
         }
         Ok(tensor.to_device(device)?)
     }
@@ -166,16 +195,26 @@ pub(crate) fn write_atomic(
         let p = p.to_path_buf();
         move |source| ModelError::Io { path: p, source }
     };
-    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("checkpoint");
+    let file_name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("checkpoint");
     let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
     let cpu: Vec<(String, Tensor)> = tensors
         .iter()
         .map(|(n, t)| Ok((n.clone(), t.to_device(&Device::Cpu)?.contiguous()?)))
         .collect::<candle_core::Result<_>>()?;
-    let info: HashMap<String, String> =
-        meta.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let info: HashMap<String, String> = meta
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     safetensors::serialize_to_file(cpu.iter().map(|(n, t)| (n.as_str(), t)), Some(info), &tmp)
-        .map_err(|e| ModelError::Format { path: tmp.clone(), message: e.to_string() })?;
-    std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io_err(&tmp))?;
+        .map_err(|e| ModelError::Format {
+            path: tmp.clone(),
+            message: e.to_string(),
+        })?;
+    std::fs::File::open(&tmp)
+        .and_then(|f| f.sync_all())
+        .map_err(io_err(&tmp))?;
     std::fs::rename(&tmp, path).map_err(io_err(path))
 }

@@ -17,7 +17,11 @@ pub(crate) struct Conv2d {
 
 impl Conv2d {
     pub fn new(store: &TensorStore, prefix: &str, stride: usize, padding: usize) -> Result<Self> {
-        Ok(Self { weight: store.compute(&format!("{prefix}.weight"))?, stride, padding })
+        Ok(Self {
+            weight: store.compute(&format!("{prefix}.weight"))?,
+            stride,
+            padding,
+        })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
@@ -60,7 +64,11 @@ mod tests {
         let x = Tensor::randn(0f32, 1.0, (2, 5, 8, 6), &dev)?;
         let w = Tensor::randn(0f32, 1.0, (7, 5, 1, 1), &dev)?;
         for stride in [1, 2] {
-            let conv = Conv2d { weight: w.clone(), stride, padding: 0 };
+            let conv = Conv2d {
+                weight: w.clone(),
+                stride,
+                padding: 0,
+            };
             let ours = conv.forward(&x)?;
             let reference = x.conv2d(&w, 0, stride, 1, 1)?;
             assert_eq!(ours.dims(), reference.dims());

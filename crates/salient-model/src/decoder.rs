@@ -26,7 +26,12 @@ struct ConvBlock {
 }
 
 impl ConvBlock {
-    fn new(store: &TensorStore, name: &str, padding: usize, dropout: f32) -> candle_core::Result<Self> {
+    fn new(
+        store: &TensorStore,
+        name: &str,
+        padding: usize,
+        dropout: f32,
+    ) -> candle_core::Result<Self> {
         Ok(Self {
             conv: Conv2d::new(store, &format!("{name}.0"), 1, padding)?,
             bn: BatchNorm2d::new(store, &format!("{name}.1"))?,

@@ -49,7 +49,9 @@ pub enum ModelError {
     #[error("{path}: unexpected tensor `{name}` (not part of the seed's network)")]
     UnexpectedTensor { path: PathBuf, name: String },
     /// A freeze policy name that is not one of the known ones.
-    #[error("unknown freeze policy `{0}` (expected none, stem, layer1, layer2, layer3 or backbone)")]
+    #[error(
+        "unknown freeze policy `{0}` (expected none, stem, layer1, layer2, layer3 or backbone)"
+    )]
     UnknownFreezePolicy(String),
     /// A configuration value out of range.
     #[error("invalid model configuration: {0}")]

@@ -12,8 +12,19 @@ use crate::ModelError;
 
 /// How much of the backbone is frozen, from nothing to all of it. Each policy freezes everything the
 /// previous one does plus one more stage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Default,
+    serde::Serialize,
+    serde::Deserialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum FreezePolicy {
     /// Everything trains.

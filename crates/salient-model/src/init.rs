@@ -23,7 +23,10 @@ pub(crate) fn initial_tensors(
         .iter()
         .map(|(name, shape)| {
             let values = initial_values(name, shape, &mut rng);
-            Ok((name.clone(), Tensor::from_vec(values, shape.as_slice(), device)?))
+            Ok((
+                name.clone(),
+                Tensor::from_vec(values, shape.as_slice(), device)?,
+            ))
         })
         .collect()
 }
@@ -31,17 +34,25 @@ pub(crate) fn initial_tensors(
 fn initial_values(name: &str, shape: &[usize], rng: &mut ChaCha8Rng) -> Vec<f32> {
     let numel: usize = shape.iter().product();
     if shape.len() != 4 {
-        let fill = if name.ends_with(".weight") || name.ends_with(".running_var") { 1.0 } else { 0.0 };
+        let fill = if name.ends_with(".weight") || name.ends_with(".running_var") {
+            1.0
+        } else {
+            0.0
+        };
         return vec![fill; numel];
     }
     let receptive: usize = shape[2] * shape[3];
     let is_backbone = name.starts_with("conv1.") || name.starts_with("layer");
     if is_backbone {
         let std = (2.0 / (shape[0] * receptive) as f64).sqrt();
-        (0..numel).map(|_| (standard_normal(rng) * std) as f32).collect()
+        (0..numel)
+            .map(|_| (standard_normal(rng) * std) as f32)
+            .collect()
     } else {
         let bound = 1.0 / ((shape[1] * receptive) as f64).sqrt();
-        (0..numel).map(|_| rng.random_range(-bound..bound) as f32).collect()
+        (0..numel)
+            .map(|_| rng.random_range(-bound..bound) as f32)
+            .collect()
     }
 }
 

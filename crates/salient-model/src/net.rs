@@ -5,7 +5,9 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor, Var};
 
 use crate::backbone::Backbone;
-use crate::checkpoint::{write_atomic, CheckpointMeta, WeightsFile, ARCHITECTURE, META_ARCHITECTURE};
+use crate::checkpoint::{
+    write_atomic, CheckpointMeta, WeightsFile, ARCHITECTURE, META_ARCHITECTURE,
+};
 use crate::decoder::Decoder;
 use crate::init::initial_tensors;
 use crate::profile::{BlockTimes, LapTimer};
@@ -54,7 +56,13 @@ impl SaliencyNet {
         let store = TensorStore::new(tensors, cfg.freeze)?;
         let backbone = Backbone::new(&store)?;
         let decoder = Decoder::new(&store, cfg.dropout)?;
-        Ok(Self { cfg, device: device.clone(), store, backbone, decoder })
+        Ok(Self {
+            cfg,
+            device: device.clone(),
+            store,
+            backbone,
+            decoder,
+        })
     }
 
     /// Overwrites the backbone with a torchvision/timm ResNet50 file; `fc.*`, `num_batches_tracked`
@@ -83,9 +91,13 @@ impl SaliencyNet {
         let file = WeightsFile::open(path)?;
         let specs = saliency_net_specs();
         for name in file.names()? {
-            let known = name.ends_with(".num_batches_tracked") || specs.iter().any(|(n, _)| *n == name);
+            let known =
+                name.ends_with(".num_batches_tracked") || specs.iter().any(|(n, _)| *n == name);
             if !known {
-                return Err(ModelError::UnexpectedTensor { path: path.to_path_buf(), name });
+                return Err(ModelError::UnexpectedTensor {
+                    path: path.to_path_buf(),
+                    name,
+                });
             }
         }
         let tensors = specs
@@ -118,13 +130,22 @@ impl SaliencyNet {
 
     /// [`SaliencyNet::forward`], also returning the wall-clock time of each block (stem, maxpool,
     /// layer1..4, each decoder block), for profiling.
-    pub fn forward_profiled(&self, x: &Tensor, mode: Mode) -> Result<(Tensor, BlockTimes), ModelError> {
+    pub fn forward_profiled(
+        &self,
+        x: &Tensor,
+        mode: Mode,
+    ) -> Result<(Tensor, BlockTimes), ModelError> {
         let mut timer = LapTimer::on();
         let y = self.forward_timed(x, mode, &mut timer)?;
         Ok((y, timer.into_laps()))
     }
 
-    fn forward_timed(&self, x: &Tensor, mode: Mode, timer: &mut LapTimer) -> Result<Tensor, ModelError> {
+    fn forward_timed(
+        &self,
+        x: &Tensor,
+        mode: Mode,
+        timer: &mut LapTimer,
+    ) -> Result<Tensor, ModelError> {
         check_input(x)?;
         let features = self.backbone.forward(x, mode, timer)?;
         self.decoder.forward(&features, mode, timer)
@@ -153,7 +174,10 @@ impl SaliencyNet {
     }
 
     pub fn parameter_counts(&self) -> ParamCounts {
-        let mut counts = ParamCounts { total: 0, trainable: 0 };
+        let mut counts = ParamCounts {
+            total: 0,
+            trainable: 0,
+        };
         for slot in self.store.slots() {
             let numel = slot.var.elem_count();
             match slot.role {

@@ -15,11 +15,17 @@ pub(crate) struct LapTimer {
 impl LapTimer {
     /// A timer that records nothing (the normal forward pass).
     pub fn off() -> Self {
-        Self { last: None, laps: Vec::new() }
+        Self {
+            last: None,
+            laps: Vec::new(),
+        }
     }
 
     pub fn on() -> Self {
-        Self { last: Some(Instant::now()), laps: Vec::new() }
+        Self {
+            last: Some(Instant::now()),
+            laps: Vec::new(),
+        }
     }
 
     /// Records the time since the previous lap under `name`.

@@ -12,10 +12,30 @@ pub(crate) struct StageSpec {
 
 /// ResNet50's four stages (torchvision v1.5: the stride sits on each stage's first 3×3 conv).
 pub(crate) const RESNET50_STAGES: [StageSpec; 4] = [
-    StageSpec { name: "layer1", blocks: 3, width: 64, stride: 1 },
-    StageSpec { name: "layer2", blocks: 4, width: 128, stride: 2 },
-    StageSpec { name: "layer3", blocks: 6, width: 256, stride: 2 },
-    StageSpec { name: "layer4", blocks: 3, width: 512, stride: 2 },
+    StageSpec {
+        name: "layer1",
+        blocks: 3,
+        width: 64,
+        stride: 1,
+    },
+    StageSpec {
+        name: "layer2",
+        blocks: 4,
+        width: 128,
+        stride: 2,
+    },
+    StageSpec {
+        name: "layer3",
+        blocks: 6,
+        width: 256,
+        stride: 2,
+    },
+    StageSpec {
+        name: "layer4",
+        blocks: 3,
+        width: 512,
+        stride: 2,
+    },
 ];
 
 /// Bottleneck channel expansion: a block's output has `4 * width` channels.
@@ -67,7 +87,13 @@ pub fn resnet50_backbone_specs() -> Vec<(String, Vec<usize>)> {
             push_conv(&mut out, &format!("{p}.conv3"), w * EXPANSION, w, 1);
             push_bn(&mut out, &format!("{p}.bn3"), w * EXPANSION);
             if b == 0 {
-                push_conv(&mut out, &format!("{p}.downsample.0"), w * EXPANSION, in_ch, 1);
+                push_conv(
+                    &mut out,
+                    &format!("{p}.downsample.0"),
+                    w * EXPANSION,
+                    in_ch,
+                    1,
+                );
                 push_bn(&mut out, &format!("{p}.downsample.1"), w * EXPANSION);
             }
             in_ch = w * EXPANSION;

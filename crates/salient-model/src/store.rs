@@ -48,7 +48,11 @@ impl TensorStore {
                 Role::Trainable
             };
             index.insert(name.clone(), slots.len());
-            slots.push(Slot { name, var: Var::from_tensor(&tensor)?, role });
+            slots.push(Slot {
+                name,
+                var: Var::from_tensor(&tensor)?,
+                role,
+            });
         }
         Ok(Self { slots, index })
     }

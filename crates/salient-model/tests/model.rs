@@ -12,11 +12,15 @@ use salient_model::{
 };
 
 fn cfg(freeze: FreezePolicy) -> ModelConfig {
-    ModelConfig { freeze, ..ModelConfig::default() }
+    ModelConfig {
+        freeze,
+        ..ModelConfig::default()
+    }
 }
 
 fn save(tensors: &[(String, Tensor)], path: &Path) {
-    safetensors::serialize_to_file(tensors.iter().map(|(n, t)| (n.as_str(), t)), None, path).unwrap();
+    safetensors::serialize_to_file(tensors.iter().map(|(n, t)| (n.as_str(), t)), None, path)
+        .unwrap();
 }
 
 #[test]
@@ -24,15 +28,28 @@ fn parameter_counts_follow_the_freeze_policy() {
     let net = SaliencyNet::new(ModelConfig::default(), 0, &Device::Cpu).unwrap();
     let counts = net.parameter_counts();
     assert_eq!((counts.total, counts.trainable), (32_581_794, 31_136_866));
-    let trainable: usize = net.trainable_vars().iter().map(|(_, v)| v.elem_count()).sum();
+    let trainable: usize = net
+        .trainable_vars()
+        .iter()
+        .map(|(_, v)| v.elem_count())
+        .sum();
     assert_eq!(trainable, 31_136_866);
     let names: Vec<String> = net.trainable_vars().into_iter().map(|(n, _)| n).collect();
-    assert!(names.windows(2).all(|w| w[0] < w[1]), "trainable_vars sorted by name");
+    assert!(
+        names.windows(2).all(|w| w[0] < w[1]),
+        "trainable_vars sorted by name"
+    );
     assert!(names.iter().all(|n| !n.contains("running")));
-    let none = SaliencyNet::from_tensors(cfg(FreezePolicy::None), net.tensors(), &Device::Cpu).unwrap();
+    let none =
+        SaliencyNet::from_tensors(cfg(FreezePolicy::None), net.tensors(), &Device::Cpu).unwrap();
     assert_eq!(none.parameter_counts().trainable, 32_581_794);
-    let backbone = SaliencyNet::from_tensors(cfg(FreezePolicy::Backbone), net.tensors(), &Device::Cpu).unwrap();
-    assert_eq!(backbone.parameter_counts().trainable, 32_581_794 - 23_508_032);
+    let backbone =
+        SaliencyNet::from_tensors(cfg(FreezePolicy::Backbone), net.tensors(), &Device::Cpu)
+            .unwrap();
+    assert_eq!(
+        backbone.parameter_counts().trainable,
+        32_581_794 - 23_508_032
+    );
 }
 
 #[test]
@@ -57,13 +74,23 @@ fn same_seed_same_weights() {
 #[test]
 fn input_must_be_rgb_with_sides_multiple_of_32() {
     let net = SaliencyNet::new(ModelConfig::default(), 0, &Device::Cpu).unwrap();
-    for shape in [[1, 3, 64, 48], [1, 3, 40, 64], [1, 1, 64, 64], [0, 3, 64, 64]] {
+    for shape in [
+        [1, 3, 64, 48],
+        [1, 3, 40, 64],
+        [1, 1, 64, 64],
+        [0, 3, 64, 64],
+    ] {
         let x = Tensor::zeros(&shape, DType::F32, &Device::Cpu).unwrap();
         let err = net.forward(&x, Mode::Eval).unwrap_err();
         assert!(matches!(err, ModelError::InputShape(_)), "{shape:?}: {err}");
         assert!(err.to_string().contains("multiples of 32"));
     }
-    let y = net.forward(&Tensor::zeros((1, 3, 32, 64), DType::F32, &Device::Cpu).unwrap(), Mode::Eval).unwrap();
+    let y = net
+        .forward(
+            &Tensor::zeros((1, 3, 32, 64), DType::F32, &Device::Cpu).unwrap(),
+            Mode::Eval,
+        )
+        .unwrap();
     assert_eq!(y.dims(), &[1, 1, 32, 64]);
 }
 
@@ -71,9 +98,12 @@ fn input_must_be_rgb_with_sides_multiple_of_32() {
 fn checkpoint_round_trip_keeps_every_tensor_and_the_metadata() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ckpt.safetensors");
-    let net = SaliencyNet::from_tensors(ModelConfig::default(), formula_tensors(), &Device::Cpu).unwrap();
+    let net =
+        SaliencyNet::from_tensors(ModelConfig::default(), formula_tensors(), &Device::Cpu).unwrap();
     let mut meta = CheckpointMeta::new();
-    meta.set_input_size(256, 320).set_normalize("none").set("epoch", "3");
+    meta.set_input_size(256, 320)
+        .set_normalize("none")
+        .set("epoch", "3");
     net.save_checkpoint(&path, &meta).unwrap();
     // For the manual PyTorch round trip (scripts/parity/make_fixture.py --check-rust-checkpoint).
     if let Some(keep) = std::env::var_os("SALIENT_KEEP_CHECKPOINT") {
@@ -81,7 +111,8 @@ fn checkpoint_round_trip_keeps_every_tensor_and_the_metadata() {
     }
     let leftovers = std::fs::read_dir(dir.path()).unwrap().count();
     assert_eq!(leftovers, 1, "no temporary file left behind");
-    let (loaded, meta) = SaliencyNet::load_checkpoint(&path, ModelConfig::default(), &Device::Cpu).unwrap();
+    let (loaded, meta) =
+        SaliencyNet::load_checkpoint(&path, ModelConfig::default(), &Device::Cpu).unwrap();
     assert_eq!(meta.input_size(), Some((256, 320)));
     assert_eq!(meta.normalize().as_deref(), Some("none"));
     assert_eq!(meta.freeze(), Some(FreezePolicy::Layer2));
@@ -107,10 +138,20 @@ fn pytorch_state_dict_with_num_batches_tracked_loads() {
         .collect();
     tensors.extend(counters);
     save(&tensors, &path);
-    let (net, meta) = SaliencyNet::load_checkpoint(&path, ModelConfig::default(), &Device::Cpu).unwrap();
+    let (net, meta) =
+        SaliencyNet::load_checkpoint(&path, ModelConfig::default(), &Device::Cpu).unwrap();
     assert!(meta.is_empty());
-    let w = net.tensors().into_iter().find(|(n, _)| n == "layer3.2.bn2.running_var").unwrap().1;
-    let expected = formula_tensors().into_iter().find(|(n, _)| n == "layer3.2.bn2.running_var").unwrap().1;
+    let w = net
+        .tensors()
+        .into_iter()
+        .find(|(n, _)| n == "layer3.2.bn2.running_var")
+        .unwrap()
+        .1;
+    let expected = formula_tensors()
+        .into_iter()
+        .find(|(n, _)| n == "layer3.2.bn2.running_var")
+        .unwrap()
+        .1;
     assert_eq!(to_vec(&w), to_vec(&expected));
 }
 
@@ -119,15 +160,25 @@ fn checkpoint_with_foreign_or_missing_tensor_is_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.safetensors");
     let mut tensors = formula_tensors();
-    tensors.push(("head.weight".into(), Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap()));
+    tensors.push((
+        "head.weight".into(),
+        Tensor::zeros(3, DType::F32, &Device::Cpu).unwrap(),
+    ));
     save(&tensors, &path);
-    let err = SaliencyNet::load_checkpoint(&path, ModelConfig::default(), &Device::Cpu).err().unwrap();
+    let err = SaliencyNet::load_checkpoint(&path, ModelConfig::default(), &Device::Cpu)
+        .err()
+        .unwrap();
     assert!(err.to_string().contains("head.weight"), "{err}");
     tensors.pop();
     tensors.retain(|(n, _)| n != "deconv2.1.running_mean");
     save(&tensors, &path);
-    let err = SaliencyNet::load_checkpoint(&path, ModelConfig::default(), &Device::Cpu).err().unwrap();
-    assert!(matches!(err, ModelError::MissingTensor { ref name, .. } if name == "deconv2.1.running_mean"), "{err}");
+    let err = SaliencyNet::load_checkpoint(&path, ModelConfig::default(), &Device::Cpu)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, ModelError::MissingTensor { ref name, .. } if name == "deconv2.1.running_mean"),
+        "{err}"
+    );
 }
 
 fn backbone_file(dir: &Path, edit: impl FnOnce(&mut Vec<(String, Tensor)>)) -> std::path::PathBuf {
@@ -136,9 +187,18 @@ fn backbone_file(dir: &Path, edit: impl FnOnce(&mut Vec<(String, Tensor)>)) -> s
         .into_iter()
         .map(|(n, s)| (n, Tensor::full(0.5f32, s, &Device::Cpu).unwrap()))
         .collect();
-    tensors.push(("fc.weight".into(), Tensor::zeros((1000, 2048), DType::F32, &Device::Cpu).unwrap()));
-    tensors.push(("fc.bias".into(), Tensor::zeros(1000, DType::F32, &Device::Cpu).unwrap()));
-    tensors.push(("bn1.num_batches_tracked".into(), Tensor::new(1i64, &Device::Cpu).unwrap()));
+    tensors.push((
+        "fc.weight".into(),
+        Tensor::zeros((1000, 2048), DType::F32, &Device::Cpu).unwrap(),
+    ));
+    tensors.push((
+        "fc.bias".into(),
+        Tensor::zeros(1000, DType::F32, &Device::Cpu).unwrap(),
+    ));
+    tensors.push((
+        "bn1.num_batches_tracked".into(),
+        Tensor::new(1i64, &Device::Cpu).unwrap(),
+    ));
     edit(&mut tensors);
     save(&tensors, &path);
     path
@@ -149,9 +209,23 @@ fn backbone_loads_ignoring_fc_and_keeps_the_decoder() {
     let dir = tempfile::tempdir().unwrap();
     let path = backbone_file(dir.path(), |_| {});
     let mut net = SaliencyNet::new(ModelConfig::default(), 0, &Device::Cpu).unwrap();
-    let decoder_before = to_vec(&net.tensors().into_iter().find(|(n, _)| n == "conv_5.0.weight").unwrap().1);
+    let decoder_before = to_vec(
+        &net.tensors()
+            .into_iter()
+            .find(|(n, _)| n == "conv_5.0.weight")
+            .unwrap()
+            .1,
+    );
     net.load_backbone(&path).unwrap();
-    let get = |name: &str| to_vec(&net.tensors().into_iter().find(|(n, _)| n == name).unwrap().1);
+    let get = |name: &str| {
+        to_vec(
+            &net.tensors()
+                .into_iter()
+                .find(|(n, _)| n == name)
+                .unwrap()
+                .1,
+        )
+    };
     assert!(get("layer4.2.conv3.weight").iter().all(|&v| v == 0.5));
     assert!(get("bn1.running_var").iter().all(|&v| v == 0.5));
     assert_eq!(get("conv_5.0.weight"), decoder_before);
@@ -161,13 +235,21 @@ fn backbone_loads_ignoring_fc_and_keeps_the_decoder() {
 fn backbone_missing_or_misshaped_tensor_is_an_error_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     let mut net = SaliencyNet::new(ModelConfig::default(), 0, &Device::Cpu).unwrap();
-    let path = backbone_file(dir.path(), |t| t.retain(|(n, _)| n != "layer3.4.bn2.running_mean"));
+    let path = backbone_file(dir.path(), |t| {
+        t.retain(|(n, _)| n != "layer3.4.bn2.running_mean")
+    });
     let err = net.load_backbone(&path).unwrap_err();
     assert!(matches!(err, ModelError::MissingTensor { .. }), "{err}");
-    assert!(err.to_string().contains("layer3.4.bn2.running_mean"), "{err}");
+    assert!(
+        err.to_string().contains("layer3.4.bn2.running_mean"),
+        "{err}"
+    );
 
     let path = backbone_file(dir.path(), |t| {
-        let slot = t.iter_mut().find(|(n, _)| n == "layer2.1.conv2.weight").unwrap();
+        let slot = t
+            .iter_mut()
+            .find(|(n, _)| n == "layer2.1.conv2.weight")
+            .unwrap();
         slot.1 = Tensor::zeros((128, 128, 1, 3), DType::F32, &Device::Cpu).unwrap();
     });
     let err = net.load_backbone(&path).unwrap_err();
@@ -181,17 +263,34 @@ fn backbone_missing_or_misshaped_tensor_is_an_error_naming_it() {
     let err = net.load_backbone(&path).unwrap_err();
     assert!(err.to_string().contains("bn1.bias"), "{err}");
 
-    std::fs::write(dir.path().join("junk.safetensors"), b"not a safetensors file").unwrap();
-    let err = net.load_backbone(&dir.path().join("junk.safetensors")).unwrap_err();
+    std::fs::write(
+        dir.path().join("junk.safetensors"),
+        b"not a safetensors file",
+    )
+    .unwrap();
+    let err = net
+        .load_backbone(&dir.path().join("junk.safetensors"))
+        .unwrap_err();
     assert!(err.to_string().contains("junk.safetensors"), "{err}");
-    let err = net.load_backbone(&dir.path().join("absent.safetensors")).unwrap_err();
+    let err = net
+        .load_backbone(&dir.path().join("absent.safetensors"))
+        .unwrap_err();
     assert!(err.to_string().contains("absent.safetensors"), "{err}");
 }
 
 #[test]
 fn train_mode_updates_running_stats_of_trainable_bn_only() {
-    let net = SaliencyNet::from_tensors(ModelConfig::default(), formula_tensors(), &Device::Cpu).unwrap();
-    let get = |name: &str| to_vec(&net.tensors().into_iter().find(|(n, _)| n == name).unwrap().1);
+    let net =
+        SaliencyNet::from_tensors(ModelConfig::default(), formula_tensors(), &Device::Cpu).unwrap();
+    let get = |name: &str| {
+        to_vec(
+            &net.tensors()
+                .into_iter()
+                .find(|(n, _)| n == name)
+                .unwrap()
+                .1,
+        )
+    };
     let frozen_before = get("layer2.0.bn1.running_mean");
     let trainable_before = get("layer3.0.bn1.running_mean");
     let x = model_input(&[2, 3, 64, 64]);
@@ -200,5 +299,9 @@ fn train_mode_updates_running_stats_of_trainable_bn_only() {
     assert_ne!(get("layer3.0.bn1.running_mean"), trainable_before);
     let after_train = get("layer3.0.bn1.running_mean");
     net.forward(&x, Mode::Eval).unwrap();
-    assert_eq!(get("layer3.0.bn1.running_mean"), after_train, "eval leaves running stats alone");
+    assert_eq!(
+        get("layer3.0.bn1.running_mean"),
+        after_train,
+        "eval leaves running stats alone"
+    );
 }

@@ -18,12 +18,17 @@ fn eval_forward_matches_pytorch_at_64_and_96x128() {
     let fixture = Fixture::load();
     let net = formula_net();
     for (h, w) in [(64, 64), (96, 128)] {
-        let y = net.forward(&model_input(&[2, 3, h, w]), Mode::Eval).unwrap();
+        let y = net
+            .forward(&model_input(&[2, 3, h, w]), Mode::Eval)
+            .unwrap();
         assert_eq!(y.dims(), &[2, 1, h, w]);
         let expected = to_vec(fixture.tensor(&format!("eval_{h}x{w}")));
         let diff = max_abs_diff(&to_vec(&y), &expected);
         println!("eval {h}x{w}: max abs diff {diff:e}");
-        assert!(diff <= FORWARD_TOLERANCE, "eval {h}x{w}: max abs diff {diff} > {FORWARD_TOLERANCE}");
+        assert!(
+            diff <= FORWARD_TOLERANCE,
+            "eval {h}x{w}: max abs diff {diff} > {FORWARD_TOLERANCE}"
+        );
     }
 }
 

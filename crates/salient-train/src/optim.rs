@@ -28,14 +28,24 @@ pub struct AdamConfig {
 
 impl Default for AdamConfig {
     fn default() -> Self {
-        Self { lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weight_decay: 0.0, decoupled_weight_decay: false }
+        Self {
+            lr: 1e-3,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled_weight_decay: false,
+        }
     }
 }
 
 impl AdamConfig {
     /// The seed's optimiser: lr 1e-3, betas (0.9, 0.99).
     pub fn seed() -> Self {
-        Self { beta2: 0.99, ..Self::default() }
+        Self {
+            beta2: 0.99,
+            ..Self::default()
+        }
     }
 }
 
@@ -46,7 +56,11 @@ pub enum OptimError {
     #[error("optimiser state lacks tensor `{0}`")]
     MissingState(String),
     #[error("optimiser state tensor `{name}` has shape {found:?}, expected {expected:?}")]
-    StateShape { name: String, expected: Vec<usize>, found: Vec<usize> },
+    StateShape {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
     #[error("invalid Adam configuration: {0}")]
     Config(String),
 }
@@ -82,10 +96,19 @@ impl Adam {
             .into_iter()
             .map(|(name, var)| {
                 let zeros = var.as_tensor().zeros_like()?;
-                Ok(ParamState { name, m: zeros.clone(), v: zeros, var })
+                Ok(ParamState {
+                    name,
+                    m: zeros.clone(),
+                    v: zeros,
+                    var,
+                })
             })
             .collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(Self { cfg, params, step: 0 })
+        Ok(Self {
+            cfg,
+            params,
+            step: 0,
+        })
     }
 
     pub fn config(&self) -> &AdamConfig {
@@ -113,7 +136,9 @@ impl Adam {
         let step_size = c.lr / (1.0 - c.beta1.powi(t));
         let bias_correction2_sqrt = (1.0 - c.beta2.powi(t)).sqrt();
         for p in &mut self.params {
-            let Some(grad) = grads.get(p.var.as_tensor()) else { continue };
+            let Some(grad) = grads.get(p.var.as_tensor()) else {
+                continue;
+            };
             let param = p.var.as_detached_tensor();
             let mut grad = grad.detach();
             let mut param_now = param.clone();
@@ -135,8 +160,15 @@ impl Adam {
 
     /// The state as named tensors: `m.<param>`, `v.<param>` and `step` (an f64 scalar of shape (1,)).
     pub fn state_tensors(&self) -> Result<Vec<(String, Tensor)>, OptimError> {
-        let device = self.params.first().map(|p| p.m.device().clone()).unwrap_or(candle_core::Device::Cpu);
-        let mut out = vec![(STATE_STEP.to_string(), Tensor::new(&[self.step as f64], &device)?)];
+        let device = self
+            .params
+            .first()
+            .map(|p| p.m.device().clone())
+            .unwrap_or(candle_core::Device::Cpu);
+        let mut out = vec![(
+            STATE_STEP.to_string(),
+            Tensor::new(&[self.step as f64], &device)?,
+        )];
         for p in &self.params {
             out.push((format!("m.{}", p.name), p.m.clone()));
             out.push((format!("v.{}", p.name), p.v.clone()));
@@ -149,7 +181,9 @@ impl Adam {
     pub fn load_state_tensors(&mut self, state: &[(String, Tensor)]) -> Result<(), OptimError> {
         let map: HashMap<&str, &Tensor> = state.iter().map(|(n, t)| (n.as_str(), t)).collect();
         let get = |name: &str, like: &Tensor| -> Result<Tensor, OptimError> {
-            let t = map.get(name).ok_or_else(|| OptimError::MissingState(name.to_string()))?;
+            let t = map
+                .get(name)
+                .ok_or_else(|| OptimError::MissingState(name.to_string()))?;
             if t.dims() != like.dims() {
                 return Err(OptimError::StateShape {
                     name: name.to_string(),
@@ -159,8 +193,13 @@ impl Adam {
             }
             Ok(t.to_dtype(like.dtype())?.to_device(like.device())?)
         };
-        let step_tensor = map.get(STATE_STEP).ok_or_else(|| OptimError::MissingState(STATE_STEP.into()))?;
-        let step = step_tensor.flatten_all()?.to_dtype(DType::F64)?.to_vec1::<f64>()?;
+        let step_tensor = map
+            .get(STATE_STEP)
+            .ok_or_else(|| OptimError::MissingState(STATE_STEP.into()))?;
+        let step = step_tensor
+            .flatten_all()?
+            .to_dtype(DType::F64)?
+            .to_vec1::<f64>()?;
         let step = match step.as_slice() {
             [s] if *s >= 0.0 && s.fract() == 0.0 => *s as u64,
             _ => {
@@ -176,7 +215,10 @@ impl Adam {
             .iter()
             .map(|p| {
                 let like = p.var.as_tensor();
-                Ok((get(&format!("m.{}", p.name), like)?, get(&format!("v.{}", p.name), like)?))
+                Ok((
+                    get(&format!("m.{}", p.name), like)?,
+                    get(&format!("v.{}", p.name), like)?,
+                ))
             })
             .collect::<Result<Vec<_>, OptimError>>()?;
         for (p, (m, v)) in self.params.iter_mut().zip(moments) {
@@ -199,7 +241,12 @@ mod tests {
     fn matches_pytorch_adam_on_a_quadratic() -> Result<(), OptimError> {
         let dev = Device::Cpu;
         let var = Var::new(&[1.0f32, -2.0, 0.5], &dev)?;
-        let cfg = AdamConfig { lr: 0.1, beta2: 0.99, weight_decay: 0.1, ..AdamConfig::default() };
+        let cfg = AdamConfig {
+            lr: 0.1,
+            beta2: 0.99,
+            weight_decay: 0.1,
+            ..AdamConfig::default()
+        };
         let mut adam = Adam::new(vec![("p".into(), var.clone())], cfg)?;
         for _ in 0..2 {
             let loss = (var.as_tensor().sqr()?.sum_all()? * 0.5)?;
@@ -243,7 +290,10 @@ mod tests {
         let mut adam = Adam::new(vec![("w".into(), var)], AdamConfig::seed())?;
         let err = adam.load_state_tensors(&[]).unwrap_err();
         assert!(err.to_string().contains("step"), "{err}");
-        let state = vec![(STATE_STEP.to_string(), Tensor::new(&[1.0f64], &Device::Cpu)?)];
+        let state = vec![(
+            STATE_STEP.to_string(),
+            Tensor::new(&[1.0f64], &Device::Cpu)?,
+        )];
         let err = adam.load_state_tensors(&state).unwrap_err();
         assert!(err.to_string().contains("m.w"), "{err}");
         Ok(())

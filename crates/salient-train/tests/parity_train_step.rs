@@ -24,7 +24,8 @@ fn one_training_step_matches_pytorch() {
     let fixture = Fixture::load();
     let strides: HashMap<String, usize> = serde_json::from_str(&fixture.meta["strides"]).unwrap();
     let before: HashMap<String, Tensor> = formula_tensors().into_iter().collect();
-    let net = SaliencyNet::from_tensors(ModelConfig::default(), formula_tensors(), &Device::Cpu).unwrap();
+    let net =
+        SaliencyNet::from_tensors(ModelConfig::default(), formula_tensors(), &Device::Cpu).unwrap();
 
     let x = model_input(&[2, 3, 64, 64]);
     let y = net.forward(&x, Mode::Train).unwrap();
@@ -34,26 +35,42 @@ fn one_training_step_matches_pytorch() {
     let expected_loss: f64 = fixture.meta["loss"].parse().unwrap();
     let rel = ((loss_value - expected_loss) / expected_loss).abs();
     println!("loss {loss_value} vs {expected_loss}: rel {rel:e}");
-    assert!(rel <= LOSS_REL_TOLERANCE, "loss {loss_value} vs {expected_loss} (rel {rel})");
+    assert!(
+        rel <= LOSS_REL_TOLERANCE,
+        "loss {loss_value} vs {expected_loss} (rel {rel})"
+    );
 
     let grads = loss.backward().unwrap();
     let vars: HashMap<String, candle_core::Var> = net.trainable_vars().into_iter().collect();
-    let names: Vec<String> = fixture.tensors.keys().filter_map(|k| k.strip_prefix("grad.").map(str::to_string)).collect();
+    let names: Vec<String> = fixture
+        .tensors
+        .keys()
+        .filter_map(|k| k.strip_prefix("grad.").map(str::to_string))
+        .collect();
     assert!(names.len() >= 8, "fixture tracks gradients of {names:?}");
     for name in &names {
-        let grad = grads.get(vars[name].as_tensor()).unwrap_or_else(|| panic!("no gradient for {name}"));
+        let grad = grads
+            .get(vars[name].as_tensor())
+            .unwrap_or_else(|| panic!("no gradient for {name}"));
         let ours = sample(grad, strides[name]);
         let theirs = to_vec(fixture.tensor(&format!("grad.{name}")));
         let diff = max_abs_diff(&ours, &theirs);
         let scale = max_abs(&theirs);
         println!("grad {name}: max abs diff {diff:e} (max |g| {scale:e})");
-        assert!(diff <= GRAD_REL_TOLERANCE * scale, "grad {name}: diff {diff} vs scale {scale}");
+        assert!(
+            diff <= GRAD_REL_TOLERANCE * scale,
+            "grad {name}: diff {diff} vs scale {scale}"
+        );
     }
 
     let mut adam = Adam::new(net.trainable_vars(), AdamConfig::seed()).unwrap();
     adam.step(&grads).unwrap();
     let now: HashMap<String, Tensor> = net.tensors().into_iter().collect();
-    for name in fixture.tensors.keys().filter_map(|k| k.strip_prefix("after.")) {
+    for name in fixture
+        .tensors
+        .keys()
+        .filter_map(|k| k.strip_prefix("after."))
+    {
         let stride = strides[name];
         let ours = sample(&now[name], stride);
         let theirs = to_vec(fixture.tensor(&format!("after.{name}")));

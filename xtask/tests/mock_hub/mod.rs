@@ -2,12 +2,12 @@
 //! `download_file` uses, and logs every request so tests can count them.
 //!
 //! - `HEAD|GET /{owner}/{name}/resolve/{revision}/{file}`: like the hub for an LFS file, a `302`
-//!   to `/cdn/{sha256}` carrying `X-Repo-Commit`, `X-Linked-Etag: "{sha256}"`, `X-Linked-Size` and
+//!   to `/cdn/{owner}/{name}/{sha256}` carrying `X-Repo-Commit`, `X-Linked-Etag: "{sha256}"`, `X-Linked-Size` and
 //!   a git `ETag`. Errors as the hub sends them: an unknown repository is `401` without a token and
 //!   `404` with one (`X-Error-Code: RepoNotFound`), a gated repository `401`/`403`
 //!   (`GatedRepo`), an unknown revision `404` (`RevisionNotFound`), an unknown file `404`
 //!   (`EntryNotFound`, with `X-Repo-Commit`).
-//! - `HEAD|GET /cdn/{sha256}`: the content, `200` with `Content-Length`; a file marked
+//! - `HEAD|GET /cdn/{owner}/{name}/{sha256}`: the content, `200` with `Content-Length`; a file marked
 //!   [`Serve::CutAfter`] sends its full length header but closes the connection early.
 //!
 //! One thread accepts; each connection gets its own thread (at most [`MAX_WORKERS`] at once, then
@@ -211,8 +211,8 @@ impl Response {
 
 fn route(request: &LoggedRequest, state: &State) -> Response {
     let path = request.path.split('?').next().unwrap_or_default();
-    if let Some(sha) = path.strip_prefix("/cdn/") {
-        return cdn(sha, state);
+    if let Some(object) = path.strip_prefix("/cdn/") {
+        return cdn(object, state);
     }
     let segments: Vec<&str> = path.trim_start_matches('/').splitn(5, '/').collect();
     let [owner, name, "resolve", revision, file] = segments.as_slice() else {
@@ -258,7 +258,7 @@ fn route(request: &LoggedRequest, state: &State) -> Response {
         headers: vec![
             (
                 "Location",
-                format!("http://{}/cdn/{}", state.addr, hosted.sha256),
+                format!("http://{}/cdn/{owner}/{name}/{}", state.addr, hosted.sha256),
             ),
             ("X-Repo-Commit", repo.commit.clone()),
             ("X-Linked-Etag", format!("\"{}\"", hosted.sha256)),
@@ -272,12 +272,12 @@ fn route(request: &LoggedRequest, state: &State) -> Response {
     }
 }
 
-fn cdn(sha: &str, state: &State) -> Response {
-    let hosted = state
-        .repos
-        .values()
-        .flat_map(|r| r.files.values())
-        .find(|f| f.sha256 == sha);
+/// `/cdn/{owner}/{name}/{sha256}`: the bytes of the file the repository advertises with that hash.
+fn cdn(object: &str, state: &State) -> Response {
+    let hosted = object.rsplit_once('/').and_then(|(repo, sha)| {
+        let repo = state.repos.get(repo)?;
+        repo.files.values().find(|f| f.sha256 == sha)
+    });
     match hosted {
         Some(f) => Response {
             status: "200 OK",

@@ -110,11 +110,19 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             dir_path.display(),
             missing.len(),
             samples.len(),
-            missing.iter().take(5).cloned().collect::<Vec<_>>().join(", ")
+            missing
+                .iter()
+                .take(5)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     if pairs.is_empty() {
-        bail!("no prediction in {} matches a sample stem", dir_path.display());
+        bail!(
+            "no prediction in {} matches a sample stem",
+            dir_path.display()
+        );
     }
 
     let fixations = if has_fixations && metrics.metrics().iter().any(|m| !m.needs_saliency_map()) {
@@ -132,7 +140,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let scorer = Scorer::new(samples, &fixations, metrics.clone(), options)?;
     let bar = progress_bar(pairs.len(), args.quiet);
     let per_image = scorer.score_all(
-        pairs.into_iter().map(|(stem, path)| Ok((stem, Prediction::File(path)))),
+        pairs
+            .into_iter()
+            .map(|(stem, path)| Ok((stem, Prediction::File(path)))),
         |n| bar.inc(n as u64),
     )?;
     bar.finish_and_clear();
@@ -147,7 +157,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         dir_path.display()
     );
     if !missing.is_empty() {
-        println!("{} samples had no prediction and were left out", missing.len());
+        println!(
+            "{} samples had no prediction and were left out",
+            missing.len()
+        );
     }
     print!("{}", format_table(&report));
     if let Some(path) = &args.json {
@@ -183,7 +196,10 @@ fn choose_metrics(asked: Option<&str>, has_fixations: bool) -> anyhow::Result<Me
 }
 
 /// `(stem, file)` for each sample with a prediction, and the stems without one.
-fn match_predictions(samples: &[Sample], dir: &PredictionDir) -> (Vec<(String, PathBuf)>, Vec<String>) {
+fn match_predictions(
+    samples: &[Sample],
+    dir: &PredictionDir,
+) -> (Vec<(String, PathBuf)>, Vec<String>) {
     let (mut pairs, mut missing) = (Vec::new(), Vec::new());
     for sample in samples {
         match dir.find(&sample.stem) {
@@ -205,7 +221,9 @@ fn progress_bar(total: usize, quiet: bool) -> ProgressBar {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(total as u64), ProgressDrawTarget::stderr());
-    if let Ok(style) = ProgressStyle::with_template("scoring {bar:30} {pos}/{len} {per_sec} ETA {eta}") {
+    if let Ok(style) =
+        ProgressStyle::with_template("scoring {bar:30} {pos}/{len} {per_sec} ETA {eta}")
+    {
         bar.set_style(style);
     }
     bar
@@ -213,11 +231,18 @@ fn progress_bar(total: usize, quiet: bool) -> ProgressBar {
 
 /// The report as a table: one row per metric, mean ± std and the number of images it covers.
 fn format_table(report: &Report) -> String {
-    let mut out = format!("{:<10} {:>9} {:>9} {:>7}\n", "metric", "mean", "std", "images");
+    let mut out = format!(
+        "{:<12} {:>9} {:>9} {:>7}\n",
+        "metric", "mean", "std", "images"
+    );
     for (metric, s) in report.metrics.metrics().iter().zip(&report.summaries) {
-        let arrow = if metric.lower_is_better() { "↓" } else { "↑" };
+        let arrow = if metric.lower_is_better() {
+            "↓"
+        } else {
+            "↑"
+        };
         out.push_str(&format!(
-            "{:<10} {:>9.4} {:>9.4} {:>7}",
+            "{:<12} {:>9.4} {:>9.4} {:>7}",
             format!("{} {arrow}", metric.name()),
             s.mean,
             s.std,
@@ -233,7 +258,8 @@ fn format_table(report: &Report) -> String {
 
 fn write_json(path: &Path, report: &Report) -> anyhow::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
     }
     let text = serde_json::to_string_pretty(report)?;
     std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))

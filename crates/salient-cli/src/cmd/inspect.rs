@@ -21,14 +21,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(path) => {
             let meta = CheckpointMeta::from_file(path)?;
             let freeze = args.freeze.or(meta.freeze()).unwrap_or_default();
-            let cfg = ModelConfig { freeze, ..ModelConfig::default() };
+            let cfg = ModelConfig {
+                freeze,
+                ..ModelConfig::default()
+            };
             let (net, meta) = SaliencyNet::load_checkpoint(path, cfg, &device)
                 .with_context(|| format!("loading checkpoint {}", path.display()))?;
             println!("checkpoint: {}", path.display());
             (net, Some(meta))
         }
         None => {
-            let cfg = ModelConfig { freeze: args.freeze.unwrap_or_default(), ..ModelConfig::default() };
+            let cfg = ModelConfig {
+                freeze: args.freeze.unwrap_or_default(),
+                ..ModelConfig::default()
+            };
             println!("checkpoint: none (freshly initialised model)");
             (SaliencyNet::new(cfg, 0, &device)?, None)
         }

@@ -117,7 +117,9 @@ mod tests {
         let p = Positives::new(values);
         assert_eq!(p.distinct.len(), 6);
         assert_eq!(p.total, 9);
-        for v in [-1.0, 0.0, 1e-9, 0.05, 0.1, 0.2, 0.3, 0.3000001, 0.4, 0.5, 0.7, 0.9, 2.0] {
+        for v in [
+            -1.0, 0.0, 1e-9, 0.05, 0.1, 0.2, 0.3, 0.3000001, 0.4, 0.5, 0.7, 0.9, 2.0,
+        ] {
             let want = p.distinct.iter().filter(|&&t| t <= v).count();
             assert_eq!(p.count_le(v), want, "v = {v}");
         }
@@ -128,6 +130,9 @@ mod tests {
     #[test]
     fn a_single_value_works() {
         let p = Positives::new(vec![0.4, 0.4]);
-        assert_eq!((p.count_le(0.39), p.count_le(0.4), p.count_le(1.0)), (0, 1, 1));
+        assert_eq!(
+            (p.count_le(0.39), p.count_le(0.4), p.count_le(1.0)),
+            (0, 1, 1)
+        );
     }
 }

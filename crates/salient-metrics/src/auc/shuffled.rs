@@ -16,7 +16,12 @@ fn twice_wins(positives: &Positives, v: f64) -> u64 {
     }
     let above = positives.total - positives.below_or_at[c - 1];
     let equal = if positives.distinct[c - 1] == v {
-        positives.below_or_at[c - 1] - if c >= 2 { positives.below_or_at[c - 2] } else { 0 }
+        positives.below_or_at[c - 1]
+            - if c >= 2 {
+                positives.below_or_at[c - 2]
+            } else {
+                0
+            }
     } else {
         0
     };

@@ -2,6 +2,7 @@
 //! without bias, dilation or groups), each with a backward op that computes the input and weight
 //! gradients in one pass and skips whichever is not tracked (frozen weights, constant inputs).
 
+use super::direct_conv;
 use super::gemm_conv::{self, Elem, Geometry};
 use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
@@ -117,6 +118,9 @@ impl ConvOp {
         let mut out = vec![T::ZERO; plan.out_shape.elem_count()];
         let g = &plan.geometry;
         match self.kind {
+            Kind::Conv if direct_conv::applies(g, plan.weight_rows) => {
+                direct_conv::forward(g, x, w, plan.weight_rows, &mut out)
+            }
             Kind::Conv => gemm_conv::forward(g, x, w, plan.weight_rows, &mut out),
             Kind::Transposed => gemm_conv::backward_data(g, x, w, plan.weight_rows, &mut out),
         }
@@ -231,6 +235,14 @@ impl ConvBackwardOp {
         let (dx, dw) = flat.split_at_mut(x_len);
         let (g, rows) = (&plan.geometry, plan.weight_rows);
         match self.kind {
+            Kind::Conv if direct_conv::applies(g, rows) => {
+                if self.need_x {
+                    direct_conv::backward_data(g, grad, w, rows, dx);
+                }
+                if self.need_w {
+                    direct_conv::backward_weight(g, x, grad, rows, dw);
+                }
+            }
             Kind::Conv => {
                 if self.need_x {
                     gemm_conv::backward_data(g, grad, w, rows, dx);
@@ -240,12 +252,9 @@ impl ConvBackwardOp {
                 }
             }
             Kind::Transposed => {
-                if self.need_x {
-                    gemm_conv::forward(g, grad, w, rows, dx);
-                }
-                if self.need_w {
-                    gemm_conv::backward_weight(g, grad, x, rows, dw);
-                }
+                let dx = self.need_x.then_some(dx);
+                let dw = self.need_w.then_some(dw);
+                gemm_conv::forward_and_weight(g, grad, w, x, rows, dx, dw);
             }
         }
         Ok(flat)

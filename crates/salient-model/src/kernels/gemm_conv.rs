@@ -15,7 +15,13 @@ use rayon::prelude::*;
 
 /// Element types the engine handles (those the `gemm` crate multiplies natively).
 pub(crate) trait Elem:
-    Copy + Send + Sync + 'static + std::ops::AddAssign + std::ops::Add<Output = Self>
+    Copy
+    + Send
+    + Sync
+    + 'static
+    + std::ops::AddAssign
+    + std::ops::Add<Output = Self>
+    + std::ops::Mul<Output = Self>
 {
     const ZERO: Self;
     const ONE: Self;
@@ -563,6 +569,137 @@ pub(crate) fn backward_weight<T: Elem>(
                 n > 0,
                 t,
             );
+        }
+    }
+}
+
+/// One image of [`forward_and_weight`]: each band's patch matrix of `img` is built once and feeds
+/// both `out = w · cols` (when `out` is given) and `dw (+)= other · colsᵀ` (when `dw` is given).
+#[allow(clippy::too_many_arguments)]
+fn forward_and_weight_image<T: Elem>(
+    g: &Geometry,
+    img: &[T],
+    w: &[T],
+    other: &[T],
+    cout: usize,
+    mut out: Option<&mut [T]>,
+    mut dw: Option<&mut [T]>,
+    accumulate: bool,
+    t: Threads,
+) {
+    let (patch, out_len) = (g.patch_len(), g.out_len());
+    let mut cols = if g.is_pointwise() {
+        Vec::new()
+    } else {
+        vec![T::ZERO; patch * g.band_rows() * g.out_width]
+    };
+    let whole = [(0, g.out_height)];
+    let band_list: Vec<(usize, usize)> = if g.is_pointwise() {
+        whole.to_vec()
+    } else {
+        bands(g).collect()
+    };
+    for (i, &(oy0, oy1)) in band_list.iter().enumerate() {
+        let band = (oy1 - oy0) * g.out_width;
+        let (rhs, rhs_rs) = if g.is_pointwise() {
+            (img.as_ptr(), out_len)
+        } else {
+            im2col(g, img, oy0, oy1, &mut cols, t.inner);
+            (cols.as_ptr(), band)
+        };
+        let offset = oy0 * g.out_width;
+        if let Some(out) = out.as_deref_mut() {
+            // SAFETY: w is cout×patch; rhs is patch×band with rows rhs_rs apart; the destination
+            // is a cout×band block of the cout×out_len output.
+            unsafe {
+                matmul(
+                    cout,
+                    band,
+                    patch,
+                    out.as_mut_ptr().add(offset),
+                    out_len,
+                    false,
+                    Mat::rows(w.as_ptr(), patch),
+                    Mat::rows(rhs, rhs_rs),
+                    t.gemm,
+                )
+            };
+        }
+        if let Some(dw) = dw.as_deref_mut() {
+            // SAFETY: the `other` band is cout×band with rows out_len apart; rhsᵀ is band×patch.
+            unsafe {
+                matmul(
+                    cout,
+                    patch,
+                    band,
+                    dw.as_mut_ptr(),
+                    patch,
+                    accumulate || i > 0,
+                    Mat::rows(other.as_ptr().add(offset), out_len),
+                    Mat::transposed(rhs, rhs_rs),
+                    t.gemm,
+                )
+            };
+        }
+    }
+}
+
+/// [`forward`] and [`backward_weight`] sharing one im2col of `img`: `out[n] = w · im2col(img[n])`
+/// and `dw = Σₙ other[n] · im2col(img[n])ᵀ`, for whichever of `out` and `dw` is given. This is the
+/// whole backward pass of a transposed convolution (`img` its output gradient, `other` its input).
+pub(crate) fn forward_and_weight<T: Elem>(
+    g: &Geometry,
+    img: &[T],
+    w: &[T],
+    other: &[T],
+    cout: usize,
+    out: Option<&mut [T]>,
+    dw: Option<&mut [T]>,
+) {
+    let (img_len, out_img) = (g.image_len(), cout * g.out_len());
+    let batch = img.len() / img_len.max(1);
+    let dw_len = dw.as_ref().map_or(0, |d| d.len());
+    let threads = rayon::current_num_threads();
+    let (per_group, t) = if per_image_parallel(batch) {
+        (batch.div_ceil(threads.min(batch)), Threads::serial())
+    } else {
+        (batch.max(1), Threads::all(threads))
+    };
+    let groups = batch.div_ceil(per_group);
+    let out_chunks: Vec<Option<&mut [T]>> = match out {
+        Some(o) => o.chunks_mut(per_group * out_img).map(Some).collect(),
+        None => (0..groups).map(|_| None).collect(),
+    };
+    let partials: Vec<Option<Vec<T>>> = out_chunks
+        .into_par_iter()
+        .enumerate()
+        .map(|(gi, mut chunk)| {
+            let mut part = (dw_len > 0).then(|| vec![T::ZERO; dw_len]);
+            let first = gi * per_group;
+            for (j, n) in (first..(first + per_group).min(batch)).enumerate() {
+                forward_and_weight_image(
+                    g,
+                    &img[n * img_len..][..img_len],
+                    w,
+                    &other[n * out_img..][..out_img],
+                    cout,
+                    chunk
+                        .as_deref_mut()
+                        .map(|c| &mut c[j * out_img..][..out_img]),
+                    part.as_deref_mut(),
+                    j > 0,
+                    t,
+                );
+            }
+            part
+        })
+        .collect();
+    if let Some(dw) = dw {
+        dw.fill(T::ZERO);
+        for part in partials.iter().flatten() {
+            for (d, p) in dw.iter_mut().zip(part) {
+                *d += *p;
+            }
         }
     }
 }

@@ -4,12 +4,15 @@
 //!
 //! - [`conv2d`] and [`conv_transpose2d`]: im2col / col2im over cache-sized bands of output rows and
 //!   candle's `gemm` crate, batch-parallel with rayon; backward passes are custom too (one op
-//!   computes the input and weight gradients, skipping whichever is not tracked).
+//!   computes the input and weight gradients, skipping whichever is not tracked). Stride-1
+//!   convolutions with at most 4 output channels (the last layer) use direct shifted
+//!   multiply-adds instead, where a GEMM would degenerate into a matrix-vector product.
 //! - [`max_pool2d`]: PyTorch's padded max pooling with a first-maximum backward.
 //!
 //! Every kernel matches candle's reference op to float rounding, gradients included (tests below).
 
 mod conv_ops;
+mod direct_conv;
 mod gemm_conv;
 mod max_pool;
 

@@ -117,7 +117,10 @@ fn conv2d_matches_candle_values_and_gradients() {
         (&[2, 5, 9, 7], &[4, 5, 1, 1], 2, 0),
         (&[1, 3, 6, 8], &[2, 3, 3, 3], 2, 1),
         (&[3, 2, 7, 7], &[3, 2, 4, 4], 2, 1),
+        // Few output channels at stride 1: the direct path.
         (&[2, 2, 5, 6], &[1, 2, 3, 3], 1, 0),
+        (&[2, 4, 7, 9], &[1, 4, 3, 3], 1, 1),
+        (&[1, 3, 6, 5], &[3, 3, 5, 5], 1, 2),
     ];
     for &(xd, wd, s, p) in cases {
         for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
@@ -129,29 +132,23 @@ fn conv2d_matches_candle_values_and_gradients() {
 
 #[test]
 fn convolutions_match_candle_on_a_model_sized_layer() {
-    // Large enough to take several bands and the batch-parallel path.
-    let f: ConvFn = conv_transpose2d;
-    let shape = (&[4, 32, 16, 16][..], &[32, 16, 4, 4][..]);
+    // Large enough to take many bands and the batch-parallel path.
+    let f32_tol = (DType::F32, 1e-4);
+    let (deconv, conv): (ConvFn, ConvFn) = (conv_transpose2d, conv2d);
+    let (x, w) = (&[4, 32, 16, 16][..], &[32, 16, 4, 4][..]);
     check_conv(
         "deconv",
-        f,
+        deconv,
         candle_conv_transpose2d,
-        shape.0,
-        shape.1,
+        x,
+        w,
         (2, 1),
-        (DType::F32, 1e-4),
+        f32_tol,
     );
-    let f: ConvFn = conv2d;
-    let shape = (&[4, 64, 24, 24][..], &[32, 64, 3, 3][..]);
-    check_conv(
-        "conv3x3",
-        f,
-        candle_conv2d,
-        shape.0,
-        shape.1,
-        (1, 1),
-        (DType::F32, 1e-4),
-    );
+    let (x, w) = (&[4, 64, 24, 24][..], &[32, 64, 3, 3][..]);
+    check_conv("conv3x3", conv, candle_conv2d, x, w, (1, 1), f32_tol);
+    let (x, w) = (&[2, 32, 40, 40][..], &[1, 32, 3, 3][..]);
+    check_conv("conv_0", conv, candle_conv2d, x, w, (1, 1), f32_tol);
 }
 
 #[test]

@@ -8,8 +8,10 @@ use candle_core::{DType, Device, Tensor};
 use salient_model::saliency_net_specs;
 
 /// The committed fixture, written by `scripts/parity/make_fixture.py`.
-pub const FIXTURE: &str =
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../salient-model/tests/fixtures/parity.safetensors");
+pub const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../salient-model/tests/fixtures/parity.safetensors"
+);
 
 pub struct Fixture {
     pub tensors: HashMap<String, Tensor>,
@@ -18,15 +20,19 @@ pub struct Fixture {
 
 impl Fixture {
     pub fn load() -> Fixture {
-        let bytes = std::fs::read(FIXTURE).expect("parity fixture (run scripts/parity/make_fixture.py)");
+        let bytes =
+            std::fs::read(FIXTURE).expect("parity fixture (run scripts/parity/make_fixture.py)");
         let (_, header) = safetensors::SafeTensors::read_metadata(&bytes).expect("fixture header");
         let meta = header.metadata().clone().unwrap_or_default();
-        let tensors = candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).expect("fixture tensors");
+        let tensors =
+            candle_core::safetensors::load_buffer(&bytes, &Device::Cpu).expect("fixture tensors");
         Fixture { tensors, meta }
     }
 
     pub fn tensor(&self, name: &str) -> &Tensor {
-        self.tensors.get(name).unwrap_or_else(|| panic!("fixture lacks `{name}`"))
+        self.tensors
+            .get(name)
+            .unwrap_or_else(|| panic!("fixture lacks `{name}`"))
     }
 
     /// Sampling stride of a tracked tensor.
@@ -46,9 +52,16 @@ fn formula_values(name: &str, shape: &[usize], k: usize) -> Vec<f32> {
         (0.0, 0.1)
     } else if shape.len() == 4 {
         if name.starts_with("deconv") {
-            (0.0, 3.0 / ((shape[0] * shape[2] * shape[3]) as f64 / 4.0).sqrt())
+            (
+                0.0,
+                3.0 / ((shape[0] * shape[2] * shape[3]) as f64 / 4.0).sqrt(),
+            )
         } else {
-            let gain = if name.starts_with("conv_0.") { 10.0 } else { 1.0 };
+            let gain = if name.starts_with("conv_0.") {
+                10.0
+            } else {
+                1.0
+            };
             (0.0, gain / ((shape[1] * shape[2] * shape[3]) as f64).sqrt())
         }
     } else if name.ends_with("weight") {
@@ -56,7 +69,9 @@ fn formula_values(name: &str, shape: &[usize], k: usize) -> Vec<f32> {
     } else {
         (0.0, 0.1)
     };
-    (0..numel).map(|i| (a + b * (0.37 * i as f64 + 1.3 * k as f64).sin()) as f32).collect()
+    (0..numel)
+        .map(|i| (a + b * (0.37 * i as f64 + 1.3 * k as f64).sin()) as f32)
+        .collect()
 }
 
 /// Every parameter and buffer in `state_dict` order, filled by the fixture's formula (k = position
@@ -70,15 +85,19 @@ pub fn formula_tensors() -> Vec<(String, Tensor)> {
         .map(|(name, shape)| {
             let k = sorted.binary_search(&name.as_str()).unwrap();
             let values = formula_values(name, shape, k);
-            (name.clone(), Tensor::from_vec(values, shape.as_slice(), &Device::Cpu).unwrap())
+            (
+                name.clone(),
+                Tensor::from_vec(values, shape.as_slice(), &Device::Cpu).unwrap(),
+            )
         })
         .collect()
 }
 
 fn signal(shape: &[usize], freq: f64, phase: f64, offset: f64, amp: f64) -> Tensor {
     let numel: usize = shape.iter().product();
-    let v: Vec<f32> =
-        (0..numel).map(|i| (offset + amp * (freq * i as f64 + phase).sin()) as f32).collect();
+    let v: Vec<f32> = (0..numel)
+        .map(|i| (offset + amp * (freq * i as f64 + phase).sin()) as f32)
+        .collect();
     Tensor::from_vec(v, shape, &Device::Cpu).unwrap()
 }
 
@@ -92,7 +111,13 @@ pub fn model_target(shape: &[usize]) -> Tensor {
 
 /// Every `stride`-th element of `t`, flattened.
 pub fn sample(t: &Tensor, stride: usize) -> Vec<f32> {
-    let v = t.flatten_all().unwrap().to_dtype(DType::F32).unwrap().to_vec1::<f32>().unwrap();
+    let v = t
+        .flatten_all()
+        .unwrap()
+        .to_dtype(DType::F32)
+        .unwrap()
+        .to_vec1::<f32>()
+        .unwrap();
     v.into_iter().step_by(stride).collect()
 }
 
@@ -102,7 +127,10 @@ pub fn to_vec(t: &Tensor) -> Vec<f32> {
 
 pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "length mismatch");
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 pub fn max_abs(a: &[f32]) -> f32 {

@@ -36,7 +36,8 @@ fn parse_npy(bytes: &[u8]) -> anyhow::Result<MapF32> {
     if bytes.len() < data_start {
         bail!("truncated header");
     }
-    let header = std::str::from_utf8(&bytes[header_start..data_start]).context("header is not text")?;
+    let header =
+        std::str::from_utf8(&bytes[header_start..data_start]).context("header is not text")?;
     let descr = dict_value(header, "descr").context("header has no 'descr'")?;
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
     let fortran = dict_value(header, "fortran_order").context("header has no 'fortran_order'")?;
@@ -86,7 +87,11 @@ fn parse_npy(bytes: &[u8]) -> anyhow::Result<MapF32> {
             (4, false) => f32::from_be_bytes([c[0], c[1], c[2], c[3]]),
             (8, le) => {
                 let b: [u8; 8] = c.try_into().expect("chunk of 8");
-                (if le { f64::from_le_bytes(b) } else { f64::from_be_bytes(b) }) as f32
+                (if le {
+                    f64::from_le_bytes(b)
+                } else {
+                    f64::from_be_bytes(b)
+                }) as f32
             }
             _ => unreachable!("sizes are 1, 4 or 8"),
         })
@@ -139,7 +144,11 @@ fn parse_shape(text: &str) -> anyhow::Result<Vec<usize>> {
         .split(',')
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .map(|t| t.trim_end_matches('L').parse::<usize>().with_context(|| format!("shape {text:?}")))
+        .map(|t| {
+            t.trim_end_matches('L')
+                .parse::<usize>()
+                .with_context(|| format!("shape {text:?}"))
+        })
         .collect()
 }
 

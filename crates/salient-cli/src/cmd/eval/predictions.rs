@@ -16,6 +16,8 @@ pub const PREDICTION_EXTENSIONS: &[&str] = &["png", "npy"];
 /// One predicted map: a file still to decode (decoded on the scoring threads), or a map in memory.
 pub enum Prediction {
     File(PathBuf),
+    /// What a model source yields; nothing constructs it until `--checkpoint` is wired.
+    #[allow(dead_code)]
     Map(MapF32),
 }
 
@@ -29,7 +31,8 @@ impl Prediction {
                 if ext == "npy" {
                     read_npy(&path)
                 } else {
-                    load_map(&path).with_context(|| format!("reading prediction {}", path.display()))
+                    load_map(&path)
+                        .with_context(|| format!("reading prediction {}", path.display()))
                 }
             }
         }
@@ -73,7 +76,10 @@ impl PredictionDir {
                 if !PREDICTION_EXTENSIONS.contains(&extension(&path).as_str()) {
                     continue;
                 }
-                let relative = path.strip_prefix(root).expect("under root").with_extension("");
+                let relative = path
+                    .strip_prefix(root)
+                    .expect("under root")
+                    .with_extension("");
                 let stem = relative
                     .components()
                     .map(|c| c.as_os_str().to_string_lossy())
@@ -103,11 +109,11 @@ impl PredictionDir {
     /// file of the same bare name).
     pub fn find(&self, stem: &str) -> Option<&Path> {
         if let Some(path) = self.by_stem.get(stem) {
-            return Some(path);
+            return Some(path.as_path());
         }
         let name = stem.rsplit('/').next().unwrap_or(stem);
         match self.by_name.get(name).map(Vec::as_slice) {
-            Some([only]) => Some(only),
+            Some([only]) => Some(only.as_path()),
             _ => None,
         }
     }

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use anyhow::{anyhow, Context};
 use rayon::prelude::*;
 use salient_data::{load_fixations, load_map, Sample};
-use salient_metrics::{EvalOptions, Evaluator, Fixation, Fixations, ImageEval, ImageScores, Map, MetricSet};
+use salient_metrics::{
+    EvalOptions, Evaluator, Fixation, Fixations, ImageEval, ImageScores, Map, MetricSet,
+};
 
 use super::predictions::Prediction;
 
@@ -26,16 +28,16 @@ pub struct FixationList {
 pub fn load_all_fixations(samples: &[Sample]) -> anyhow::Result<Vec<Option<FixationList>>> {
     samples
         .par_iter()
-        .map(|s| match &s.fixations {
-            None => Ok(None),
-            Some(path) => {
-                let map = load_fixations(path)?;
-                Ok(Some(FixationList {
-                    width: map.width,
-                    height: map.height,
-                    points: map.points().into_iter().map(Fixation::from).collect(),
-                }))
-            }
+        .map(|s| -> anyhow::Result<Option<FixationList>> {
+            let Some(path) = &s.fixations else {
+                return Ok(None);
+            };
+            let map = load_fixations(path)?;
+            Ok(Some(FixationList {
+                width: map.width,
+                height: map.height,
+                points: map.points().into_iter().map(Fixation::from).collect(),
+            }))
         })
         .collect()
 }
@@ -65,7 +67,11 @@ impl<'a> Scorer<'a> {
         Ok(Self {
             samples,
             fixations,
-            index_of: samples.iter().enumerate().map(|(i, s)| (s.stem.as_str(), i)).collect(),
+            index_of: samples
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.stem.as_str(), i))
+                .collect(),
             evaluator: Evaluator::new(metrics, options, &views),
             needs_maps,
         })
@@ -97,11 +103,14 @@ impl<'a> Scorer<'a> {
         Ok(scored.into_iter().map(|(_, s)| s).collect())
     }
 
-    fn score_one(&self, stem: &str, prediction: Prediction) -> anyhow::Result<(usize, ImageScores)> {
-        let index = *self
-            .index_of
-            .get(stem)
-            .ok_or_else(|| anyhow!("prediction for {stem:?}, which is not a sample of this split"))?;
+    fn score_one(
+        &self,
+        stem: &str,
+        prediction: Prediction,
+    ) -> anyhow::Result<(usize, ImageScores)> {
+        let index = *self.index_of.get(stem).ok_or_else(|| {
+            anyhow!("prediction for {stem:?}, which is not a sample of this split")
+        })?;
         let sample = &self.samples[index];
         let predicted = prediction.into_map()?;
         let gt = if self.needs_maps {

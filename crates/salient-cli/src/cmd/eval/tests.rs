@@ -33,16 +33,18 @@ fn write_dataset(root: &Path, stems: &[&str]) {
             let mut fix = GrayImage::new(W, H);
             fix.put_pixel(cx as u32, cy as u32, Luma([255]));
             fix.put_pixel(cx as u32 + 1, cy as u32, Luma([255]));
-            fix.save(root.join("fixations").join(split).join(format!("{stem}.png")))
-                .unwrap();
+            fix.save(
+                root.join("fixations")
+                    .join(split)
+                    .join(format!("{stem}.png")),
+            )
+            .unwrap();
         }
     }
 }
 
 fn write_npy_f32(path: &Path, map: &GrayImage) {
-    let mut header = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({H}, {W}), }}"
-    );
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({H}, {W}), }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -74,21 +76,40 @@ fn args(data: &Path, predictions: &Path, json: &Path) -> Args {
 #[test]
 fn scores_png_and_npy_predictions_and_writes_json() {
     let tmp = tempfile::tempdir().unwrap();
-    let (data, preds, json) = (tmp.path().join("data"), tmp.path().join("preds"), tmp.path().join("out/scores.json"));
+    let (data, preds, json) = (
+        tmp.path().join("data"),
+        tmp.path().join("preds"),
+        tmp.path().join("out/scores.json"),
+    );
     write_dataset(&data, &["a", "b", "c"]);
     std::fs::create_dir_all(&preds).unwrap();
     // a: the ground truth itself (PNG), b: the ground truth as .npy, c: a half-size PNG
     std::fs::copy(data.join("maps/val/a.png"), preds.join("a.png")).unwrap();
     write_npy_f32(&preds.join("b.npy"), &blob(4.0, 6.0));
-    image::imageops::resize(&blob(5.0, 8.0), W / 2, H / 2, image::imageops::FilterType::Triangle)
-        .save(preds.join("c.png"))
-        .unwrap();
+    image::imageops::resize(
+        &blob(5.0, 8.0),
+        W / 2,
+        H / 2,
+        image::imageops::FilterType::Triangle,
+    )
+    .save(preds.join("c.png"))
+    .unwrap();
 
     run(args(&data, &preds, &json)).unwrap();
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["images"], 3);
     let metrics = report["metrics"].as_object().unwrap();
-    for name in ["cc", "kld", "nss", "sim", "auc_judd", "auc_borji", "sauc", "ig"] {
+    for name in [
+        "cc",
+        "kld",
+        "nss",
+        "sim",
+        "auc_judd",
+        "auc_borji",
+        "sauc",
+        "ig",
+    ] {
         let m = &metrics[name];
         assert!(m["mean"].as_f64().unwrap().is_finite(), "{name}: {m}");
         assert!(m["std"].as_f64().unwrap() >= 0.0, "{name}: {m}");
@@ -105,19 +126,27 @@ fn scores_png_and_npy_predictions_and_writes_json() {
 #[test]
 fn missing_predictions_and_checkpoints_are_clear_errors() {
     let tmp = tempfile::tempdir().unwrap();
-    let (data, preds, json) = (tmp.path().join("data"), tmp.path().join("preds"), tmp.path().join("s.json"));
+    let (data, preds, json) = (
+        tmp.path().join("data"),
+        tmp.path().join("preds"),
+        tmp.path().join("s.json"),
+    );
     write_dataset(&data, &["a", "b"]);
     std::fs::create_dir_all(&preds).unwrap();
     std::fs::copy(data.join("maps/val/a.png"), preds.join("a.png")).unwrap();
 
     let err = run(args(&data, &preds, &json)).unwrap_err().to_string();
-    assert!(err.contains("1 of 2 samples") && err.contains("--allow-missing"), "{err}");
+    assert!(
+        err.contains("1 of 2 samples") && err.contains("--allow-missing"),
+        "{err}"
+    );
 
     let mut partial = args(&data, &preds, &json);
     partial.allow_missing = true;
     partial.metrics = Some("cc,nss".into());
     run(partial).unwrap();
-    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["images"], 1);
     assert_eq!(report["metrics"].as_object().unwrap().len(), 2);
 
@@ -132,12 +161,14 @@ fn missing_predictions_and_checkpoints_are_clear_errors() {
     assert!(err.contains("not wired yet"), "{err}");
 
     // A NaN in a prediction names the image.
-    let mut nan_map = Vec::new();
     write_npy_f32(&tmp.path().join("nan.npy"), &blob(1.0, 1.0));
-    nan_map.extend(std::fs::read(tmp.path().join("nan.npy")).unwrap());
+    let mut nan_map = std::fs::read(tmp.path().join("nan.npy")).unwrap();
     let last = nan_map.len() - 4;
     nan_map[last..].copy_from_slice(&f32::NAN.to_le_bytes());
     std::fs::write(preds.join("b.npy"), nan_map).unwrap();
     let err = format!("{:#}", run(args(&data, &preds, &json)).unwrap_err());
-    assert!(err.contains("scoring b") && err.contains("non-finite"), "{err}");
+    assert!(
+        err.contains("scoring b") && err.contains("non-finite"),
+        "{err}"
+    );
 }
