@@ -102,6 +102,7 @@ fn truncated_jpeg_is_refused() {
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let err = load_rgb8(&path).unwrap_err();
+    eprintln!("{err}");
     assert!(matches!(err, DataError::Decode { .. }), "{err}");
     assert!(err.to_string().contains("truncated"), "{err}");
 }
@@ -114,9 +115,11 @@ fn truncated_png_and_empty_file_are_refused() {
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let err = load_map(&path).unwrap_err();
+    eprintln!("{err}");
     assert!(matches!(err, DataError::Decode { .. }), "{err}");
     std::fs::write(&path, b"").unwrap();
     assert!(load_map(&path).unwrap_err().to_string().contains("empty"));
     let missing = load_map(&dir.path().join("none.png")).unwrap_err();
+    eprintln!("{missing}");
     assert!(matches!(missing, DataError::Io { .. }), "{missing}");
 }

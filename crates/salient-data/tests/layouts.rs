@@ -211,6 +211,7 @@ fn unknown_layout_names_what_it_found() {
     mkdir(&dir.path().join("pictures"));
     std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
     let err = discover(dir.path()).unwrap_err();
+    eprintln!("{err}");
     assert!(matches!(err, DataError::UnknownLayout { .. }));
     let text = err.to_string();
     assert!(
@@ -225,6 +226,7 @@ fn empty_image_folder_is_an_error() {
     mkdir(&dir.path().join("images/train"));
     mkdir(&dir.path().join("maps/train"));
     let err = discover(dir.path()).unwrap_err();
+    eprintln!("{err}");
     assert!(
         matches!(err, DataError::EmptyFolder { ref path } if path.ends_with("images/train")),
         "{err}"
@@ -237,6 +239,7 @@ fn missing_map_names_the_image_and_skip_bad_lists_it() {
     salicon(dir.path(), 3, 0, 16, 16);
     std::fs::remove_file(dir.path().join("maps/train/img001.png")).unwrap();
     let err = discover(dir.path()).unwrap_err();
+    eprintln!("{err}");
     assert!(matches!(err, DataError::MissingMap { .. }), "{err}");
     assert!(err.to_string().contains("img001.jpg"), "{err}");
 
@@ -266,6 +269,7 @@ fn size_mismatch_names_both_files() {
         .save(dir.path().join("maps/train/img000.png"))
         .unwrap();
     let err = discover(dir.path()).unwrap_err();
+    eprintln!("{err}");
     assert!(
         matches!(
             err,
@@ -290,6 +294,7 @@ fn unreadable_image_header_is_a_decode_error() {
     )
     .unwrap();
     let err = discover(dir.path()).unwrap_err();
+    eprintln!("{err}");
     assert!(
         matches!(err, DataError::Decode { ref path, .. } if path.ends_with("img001.jpg")),
         "{err}"
@@ -300,10 +305,12 @@ fn unreadable_image_header_is_a_decode_error() {
 fn missing_root_and_missing_map_folder_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let err = discover(&dir.path().join("absent")).unwrap_err();
+    eprintln!("{err}");
     assert!(matches!(err, DataError::MissingDir { .. }), "{err}");
     salicon(dir.path(), 1, 1, 16, 16);
     std::fs::remove_dir_all(dir.path().join("maps/val")).unwrap();
     let err = discover(dir.path()).unwrap_err();
+    eprintln!("{err}");
     assert!(
         matches!(err, DataError::MissingDir { ref path, .. } if path.ends_with("maps/val")),
         "{err}"

@@ -161,6 +161,7 @@ fn cache_entry(snapshot: &Path) -> anyhow::Result<CacheEntry> {
         .parent()
         .map(|dir| dir.join(&target))
         .unwrap_or(target);
+    let blob = std::fs::canonicalize(&blob).unwrap_or(blob);
     let etag = blob
         .file_name()
         .and_then(|n| n.to_str())

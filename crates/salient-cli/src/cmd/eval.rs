@@ -1,10 +1,10 @@
-//! `salient eval`: score predicted saliency maps (a folder, or later a checkpoint run over the
+//! `salient eval`: score predicted saliency maps (a folder of maps, or a checkpoint run over the
 //! split) against a dataset split with the standard saliency metrics; print a table and
 //! optionally write JSON.
 //!
 //! Predictions are matched to the split's samples by file stem. The pipeline is
-//! `(stem, Prediction)` pairs → [`scoring::Scorer`]: a model source only has to yield such pairs
-//! (`Prediction::Map`) to plug in where `--checkpoint` now stops with an error.
+//! `(stem, Prediction)` pairs → [`scoring::Scorer`]: a folder yields files, a checkpoint yields
+//! maps predicted at each image's original resolution.
 
 mod npy;
 mod predictions;
@@ -16,8 +16,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use salient_data::{Dataset, DiscoverOptions, Sample, Split};
+use salient_data::{load_rgb8, Dataset, DiscoverOptions, Normalize, Sample, Split};
 use salient_metrics::{EvalOptions, IgBaseline, Metric, MetricSet, Report};
+use salient_train::device::{describe, DeviceSpec};
+use salient_train::{InputSize, Overrides, Predictor};
 
 use predictions::{Prediction, PredictionDir};
 use scoring::{load_all_fixations, Scorer};
@@ -45,9 +47,22 @@ pub struct Args {
     /// Which split to score.
     #[arg(long, value_enum, default_value = "val")]
     pub split: SplitArg,
-    /// A trained model to run over the split (not wired yet: use --predictions).
+    /// A trained model (.safetensors) to run over the split; its maps are scored at each image's
+    /// original resolution.
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
+    /// With --checkpoint: network input size HxW (default: from the checkpoint's metadata).
+    #[arg(long, value_name = "HxW")]
+    pub size: Option<InputSize>,
+    /// With --checkpoint: imagenet or unit (default: from the checkpoint's metadata).
+    #[arg(long)]
+    pub normalize: Option<Normalize>,
+    /// With --checkpoint: cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
+    /// With --checkpoint: images per forward pass.
+    #[arg(long, default_value_t = 4)]
+    pub batch_size: usize,
     /// Folder of predicted maps named by stem: `<stem>.png` (8/16-bit) or `<stem>.npy`
     /// (float32/float64/uint8, H×W). Any size: maps are resized to the ground truth's.
     #[arg(long)]
@@ -91,39 +106,45 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let has_fixations = samples.iter().any(|s| s.fixations.is_some());
     let metrics = choose_metrics(args.metrics.as_deref(), has_fixations)?;
 
-    if let Some(checkpoint) = &args.checkpoint {
-        bail!(
-            "--checkpoint {}: scoring a checkpoint needs a trained model: not wired yet. Write its \
-             maps with `salient predict --checkpoint {} --input <images> --out DIR --format npy` and \
-             run `salient eval --predictions DIR`",
-            checkpoint.display(),
-            checkpoint.display()
-        );
-    }
-    let dir_path = args.predictions.as_ref().expect("clap requires a source");
-    let dir = PredictionDir::open(dir_path)?;
-    let (pairs, missing) = match_predictions(samples, &dir);
-    if !missing.is_empty() && !args.allow_missing {
-        bail!(
-            "no prediction in {} for {} of {} samples (first: {}); pass --allow-missing to score \
-             the others",
-            dir_path.display(),
-            missing.len(),
-            samples.len(),
-            missing
-                .iter()
-                .take(5)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    if pairs.is_empty() {
-        bail!(
-            "no prediction in {} matches a sample stem",
-            dir_path.display()
-        );
-    }
+    let (source, pairs, missing): (String, Vec<(String, Prediction)>, Vec<String>) =
+        match &args.checkpoint {
+            Some(checkpoint) => (
+                checkpoint.display().to_string(),
+                Vec::new(),
+                Vec::new(),
+            ),
+            None => {
+                let dir_path = args.predictions.as_ref().expect("clap requires a source");
+                let dir = PredictionDir::open(dir_path)?;
+                let (pairs, missing) = match_predictions(samples, &dir);
+                if !missing.is_empty() && !args.allow_missing {
+                    bail!(
+                        "no prediction in {} for {} of {} samples (first: {}); pass --allow-missing \
+                         to score the others",
+                        dir_path.display(),
+                        missing.len(),
+                        samples.len(),
+                        missing
+                            .iter()
+                            .take(5)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                }
+                if pairs.is_empty() {
+                    bail!(
+                        "no prediction in {} matches a sample stem",
+                        dir_path.display()
+                    );
+                }
+                let pairs = pairs
+                    .into_iter()
+                    .map(|(stem, path)| (stem, Prediction::File(path)))
+                    .collect();
+                (dir_path.display().to_string(), pairs, missing)
+            }
+        };
 
     let fixations = if has_fixations && metrics.metrics().iter().any(|m| !m.needs_saliency_map()) {
         load_all_fixations(samples)?
@@ -138,14 +159,22 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         },
     };
     let scorer = Scorer::new(samples, &fixations, metrics.clone(), options)?;
-    let bar = progress_bar(pairs.len(), args.quiet);
-    let per_image = scorer.score_all(
-        pairs
-            .into_iter()
-            .map(|(stem, path)| Ok((stem, Prediction::File(path)))),
-        |n| bar.inc(n as u64),
-    )?;
-    bar.finish_and_clear();
+    let per_image = match &args.checkpoint {
+        Some(checkpoint) => {
+            let predictor = load_predictor(checkpoint, &args)?;
+            let bar = progress_bar(samples.len(), args.quiet);
+            let predicted = predict_split(&predictor, samples, args.batch_size);
+            let scores = scorer.score_all(predicted, |n| bar.inc(n as u64));
+            bar.finish_and_clear();
+            scores?
+        }
+        None => {
+            let bar = progress_bar(pairs.len(), args.quiet);
+            let scores = scorer.score_all(pairs.into_iter().map(Ok), |n| bar.inc(n as u64));
+            bar.finish_and_clear();
+            scores?
+        }
+    };
     let report = Report::new(metrics, per_image);
 
     println!(
@@ -154,7 +183,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         args.data.display(),
         split.name(),
         dataset.layout(),
-        dir_path.display()
+        source
     );
     if !missing.is_empty() {
         println!(
@@ -168,6 +197,61 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// The checkpoint's model, with size/normalisation overrides, on the asked device.
+fn load_predictor(checkpoint: &Path, args: &Args) -> anyhow::Result<Predictor> {
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    let device = args.device.open()?;
+    let overrides = Overrides {
+        size: args.size,
+        normalize: args.normalize,
+    };
+    let predictor = Predictor::load(checkpoint, overrides, &device)
+        .with_context(|| format!("loading {}", checkpoint.display()))?;
+    eprintln!(
+        "model input {} normalize {} on {}",
+        predictor.size(),
+        predictor.normalize(),
+        describe(&device)
+    );
+    if !predictor.defaulted.is_empty() {
+        eprintln!(
+            "note: the checkpoint has no {} metadata; using the seed's; override with --size/--normalize",
+            predictor.defaulted.join(" or ")
+        );
+    }
+    Ok(predictor)
+}
+
+/// The model's map for every sample, at the image's original resolution, `batch` images per
+/// forward pass, produced lazily as the scorer asks for them.
+fn predict_split<'a>(
+    predictor: &'a Predictor,
+    samples: &'a [Sample],
+    batch: usize,
+) -> impl Iterator<Item = anyhow::Result<(String, Prediction)>> + 'a {
+    samples.chunks(batch).flat_map(move |chunk| {
+        let predicted = (|| -> anyhow::Result<Vec<(String, Prediction)>> {
+            let images = chunk
+                .iter()
+                .map(|s| load_rgb8(&s.image).with_context(|| format!("image of {}", s.stem)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let refs: Vec<_> = images.iter().collect();
+            let maps = predictor.predict_batch(&refs)?;
+            Ok(chunk
+                .iter()
+                .zip(maps)
+                .map(|(s, map)| (s.stem.clone(), Prediction::Map(map)))
+                .collect())
+        })();
+        match predicted {
+            Ok(items) => items.into_iter().map(Ok).collect::<Vec<_>>(),
+            Err(e) => vec![Err(e)],
+        }
+    })
 }
 
 /// The asked metrics, or by default every metric the dataset can support.

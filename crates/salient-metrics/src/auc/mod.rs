@@ -71,8 +71,8 @@ impl Positives {
     /// exactness of [`Self::count_le`] rests on.
     #[inline]
     fn bucket(&self, v: f64) -> usize {
-        let b = ((v - self.lo) * self.scale) as usize; // negative and NaN saturate to 0
-        b.min(self.last_bucket)
+        // Clamped in floating point (max/min are monotone), so the conversion never saturates.
+        ((v - self.lo) * self.scale).clamp(0.0, self.last_bucket as f64) as usize
     }
 
     /// Number of distinct fixated values ≤ `v`. Values in lower buckets are all ≤ `v` and values

@@ -1,5 +1,5 @@
 //! Where predicted maps come from. The scorer consumes `(stem, Prediction)` pairs, so any source
-//! plugs in: a folder of files (here) or, later, a model run over the split yielding
+//! plugs in: a folder of files (here) or a model run over the split yielding
 //! `Prediction::Map`s.
 
 use std::collections::HashMap;
@@ -16,8 +16,7 @@ pub const PREDICTION_EXTENSIONS: &[&str] = &["png", "npy"];
 /// One predicted map: a file still to decode (decoded on the scoring threads), or a map in memory.
 pub enum Prediction {
     File(PathBuf),
-    /// What a model source yields; nothing constructs it until `--checkpoint` is wired.
-    #[allow(dead_code)]
+    /// What a model source (`--checkpoint`) yields.
     Map(MapF32),
 }
 

@@ -63,6 +63,10 @@ fn args(data: &Path, predictions: &Path, json: &Path) -> Args {
         data: data.to_path_buf(),
         split: SplitArg::Val,
         checkpoint: None,
+        size: None,
+        normalize: None,
+        device: "cpu".parse().unwrap(),
+        batch_size: 4,
         predictions: Some(predictions.to_path_buf()),
         metrics: None,
         json: Some(json.to_path_buf()),
@@ -157,8 +161,8 @@ fn missing_predictions_and_checkpoints_are_clear_errors() {
     let mut model = args(&data, &preds, &json);
     model.predictions = None;
     model.checkpoint = Some(tmp.path().join("model.safetensors"));
-    let err = run(model).unwrap_err().to_string();
-    assert!(err.contains("not wired yet"), "{err}");
+    let err = format!("{:#}", run(model).unwrap_err());
+    assert!(err.contains("model.safetensors"), "{err}");
 
     // A NaN in a prediction names the image.
     write_npy_f32(&tmp.path().join("nan.npy"), &blob(1.0, 1.0));
