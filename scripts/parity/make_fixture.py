@@ -22,9 +22,10 @@ Every parameter and buffer is filled by a formula the Rust tests reproduce exact
 (crates/salient-model/tests/parity_common/mod.rs): for the tensor at position k in the sorted list of
 names (num_batches_tracked excluded) and flat element index i,
     value = float32(A + B * sin(0.37 * i + 1.3 * k))     (computed in float64)
-with (A, B) by kind: conv weight (0, 1.0 / sqrt(in * kh * kw)), except conv_0.0.weight
-(0, 10.0 / sqrt(in * kh * kw)); transposed-conv weight (0, 3.0 / sqrt(in * kh * kw / 4))
-(in * kh * kw / 4: the taps one output pixel sees); BN weight (1, 0.2); BN bias (0, 0.1);
+with (A, B) by kind: conv weight (M / fan, G / sqrt(fan)) with fan = in * kh * kw and G = 1.0
+(10.0 for conv_0.0.weight); transposed-conv weight (M / fan, 3.0 / sqrt(fan)) with
+fan = in * kh * kw / 4 (the taps one output pixel sees); M = 0 for the eval forward and 1 for the
+training step (see TRAIN_WEIGHT_MEAN); BN weight (1, 0.2); BN bias (0, 0.1);
 running_mean (0, 0.1); running_var (1, 0.5) (always positive).
 Input x[i] = 0.5 + 0.45 * sin(0.031 * i + 0.7), target t[i] = 0.5 + 0.4 * sin(0.017 * i + 0.2).
 
@@ -48,6 +49,12 @@ DECONV_GAIN = 3.0
 # The last convolution gets a larger gain so that the sigmoid's output spreads (std ~0.04) without
 # large activations earlier on, which would make float32 rounding approach the tolerance.
 HEAD_GAIN = 10.0
+# Convolution weights get a mean of WEIGHT_MEAN / fan. Zero-mean sine weights leave train-mode
+# BatchNorm inputs nearly constant per channel (variance ~1e-5 of mean^2: float32 loses ~1% of the
+# loss to cancellation, even in PyTorch), so the training step uses a mean of 1 / fan; the eval
+# forward (running statistics, no normalisation) keeps zero-mean weights, which otherwise saturate.
+EVAL_WEIGHT_MEAN = 0.0
+TRAIN_WEIGHT_MEAN = 1.0
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "crates", "salient-model", "tests",
                        "fixtures", "parity.safetensors")
 FROZEN = ("conv1", "bn1", "layer1", "layer2")
@@ -114,7 +121,7 @@ class SeedUnet(nn.Module):
         return torch.sigmoid(self.conv_0(self.deconv0(x)))
 
 
-def formula(name, shape, k):
+def formula(name, shape, k, weight_mean):
     n = int(np.prod(shape))
     if name.endswith("running_var"):
         a, b = 1.0, 0.5
@@ -122,10 +129,11 @@ def formula(name, shape, k):
         a, b = 0.0, 0.1
     elif len(shape) == 4:
         if name.startswith("deconv"):
-            a, b = 0.0, DECONV_GAIN / math.sqrt(shape[0] * shape[2] * shape[3] / 4)
+            fan, gain = shape[0] * shape[2] * shape[3] / 4, DECONV_GAIN
         else:
+            fan = shape[1] * shape[2] * shape[3]
             gain = HEAD_GAIN if name.startswith("conv_0.") else CONV_GAIN
-            a, b = 0.0, gain / math.sqrt(shape[1] * shape[2] * shape[3])
+        a, b = weight_mean / fan, gain / math.sqrt(fan)
     elif name.endswith("weight"):
         a, b = 1.0, 0.2
     else:
@@ -134,12 +142,12 @@ def formula(name, shape, k):
     return torch.from_numpy(v.astype(np.float32).reshape(shape))
 
 
-def fill(model):
+def fill(model, weight_mean):
     sd = model.state_dict()
     names = sorted(n for n in sd if not n.endswith("num_batches_tracked"))
     with torch.no_grad():
         for k, n in enumerate(names):
-            sd[n].copy_(formula(n, tuple(sd[n].shape), k))
+            sd[n].copy_(formula(n, tuple(sd[n].shape), k, weight_mean))
 
 
 def signal(shape, freq, phase, offset, amp):
@@ -163,7 +171,7 @@ def sample(t, stride):
 def make_fixture(path):
     torch.manual_seed(0)
     model = SeedUnet()
-    fill(model)
+    fill(model, EVAL_WEIGHT_MEAN)
     out = {}
     model.eval()
     with torch.no_grad():
@@ -173,6 +181,7 @@ def make_fixture(path):
             print(f"eval {h}x{w}: min {y.min():.4f} max {y.max():.4f} mean {y.mean():.4f}")
 
     # One training step: seed freeze, frozen modules in eval(), MSE, Adam(1e-3, (0.9, 0.99)).
+    fill(model, TRAIN_WEIGHT_MEAN)
     for n, p in model.named_parameters():
         p.requires_grad = not n.startswith(FROZEN)
     model.train()
@@ -221,7 +230,7 @@ def check_rust_checkpoint(path):
 
 def write_torch_checkpoint(path):
     model = SeedUnet()
-    fill(model)
+    fill(model, EVAL_WEIGHT_MEAN)
     save_file(model.state_dict(), path, metadata={"input_size": "64x64", "normalize": "none"})
     model.eval()
     with torch.no_grad():

@@ -28,7 +28,11 @@ fn parse_size(text: &str) -> Result<(usize, usize), String> {
     let (w, h) = text
         .split_once(['x', 'X'])
         .ok_or_else(|| format!("size '{text}' is not WIDTHxHEIGHT"))?;
-    let parse = |v: &str| v.trim().parse::<usize>().map_err(|_| format!("size '{text}' is not WIDTHxHEIGHT"));
+    let parse = |v: &str| {
+        v.trim()
+            .parse::<usize>()
+            .map_err(|_| format!("size '{text}' is not WIDTHxHEIGHT"))
+    };
     Ok((parse(w)?, parse(h)?))
 }
 

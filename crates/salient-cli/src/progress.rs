@@ -55,7 +55,8 @@ impl Observer for TrainProgress {
         ));
         self.log_every = (plan.steps_per_epoch / 10).clamp(1, 50);
         if !self.quiet {
-            let bar = ProgressBar::with_draw_target(Some(plan.total_steps), ProgressDrawTarget::stderr());
+            let bar =
+                ProgressBar::with_draw_target(Some(plan.total_steps), ProgressDrawTarget::stderr());
             bar.set_style(
                 ProgressStyle::with_template(
                     "{prefix} [{bar:30}] {pos}/{len} steps  {msg}  ETA {eta}",
@@ -119,7 +120,11 @@ impl Observer for TrainProgress {
                 "epoch {epoch} (step {step}): train loss {train_loss:.5}, val loss {}, {}; \
                  {images_per_s:.1} img/s, {seconds:.0} s{}",
                 val_loss.map_or("-".to_string(), |v| format!("{v:.5}")),
-                if metrics.is_empty() { "no validation split".to_string() } else { metrics.join(", ") },
+                if metrics.is_empty() {
+                    "no validation split".to_string()
+                } else {
+                    metrics.join(", ")
+                },
                 if *best { "  [best]" } else { "" }
             ));
         }

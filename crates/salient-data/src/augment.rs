@@ -14,8 +14,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::error::DataError;
 use crate::decode::MapPixels;
+use crate::error::DataError;
 use crate::prepare::Source;
 use crate::resize::{resize_f32, resize_to_f32, resize_u8, View};
 use crate::warp::{apply, invert, rotation_about_centre, warp_rgb_and_map};
@@ -302,21 +302,48 @@ impl Frame {
 /// Runs `pipeline` (which starts with `resize`, see [`Pipeline::validate`]) on a freshly decoded
 /// source: the first resize reads the stored map depth directly, so no full-size float copy of
 /// the map is made. Same result as [`apply_pipeline`] on the equivalent [`Frame`].
-pub fn apply_pipeline_to_source(pipeline: &Pipeline, source: &Source, target_h: usize, target_w: usize, rng: &mut ChaCha8Rng) -> Frame {
+pub fn apply_pipeline_to_source(
+    pipeline: &Pipeline,
+    source: &Source,
+    target_h: usize,
+    target_w: usize,
+    rng: &mut ChaCha8Rng,
+) -> Frame {
     let (w, h) = (source.width, source.height);
     let mut rgb = vec![0u8; target_w * target_h * 3];
-    resize_u8(View::full(&source.rgb, w, h, 3), &mut rgb, target_w, target_h);
+    resize_u8(
+        View::full(&source.rgb, w, h, 3),
+        &mut rgb,
+        target_w,
+        target_h,
+    );
     let mut map = vec![0f32; target_w * target_h];
     match &source.map {
-        MapPixels::U8(bytes) => resize_to_f32(View::full(bytes, w, h, 1), &mut map, target_w, target_h, 1.0 / 255.0),
-        MapPixels::F32(values) => resize_f32(View::full(values, w, h, 1), &mut map, target_w, target_h),
+        MapPixels::U8(bytes) => resize_to_f32(
+            View::full(bytes, w, h, 1),
+            &mut map,
+            target_w,
+            target_h,
+            1.0 / 255.0,
+        ),
+        MapPixels::F32(values) => {
+            resize_f32(View::full(values, w, h, 1), &mut map, target_w, target_h)
+        }
     }
     let (sx, sy) = (target_w as f32 / w as f32, target_h as f32 / h as f32);
-    let fixations = source
-        .fixations
-        .as_ref()
-        .map(|points| points.iter().map(|&(x, y)| ((x + 0.5) * sx - 0.5, (y + 0.5) * sy - 0.5)).collect());
-    let mut frame = Frame { width: target_w, height: target_h, rgb, map, fixations };
+    let fixations = source.fixations.as_ref().map(|points| {
+        points
+            .iter()
+            .map(|&(x, y)| ((x + 0.5) * sx - 0.5, (y + 0.5) * sy - 0.5))
+            .collect()
+    });
+    let mut frame = Frame {
+        width: target_w,
+        height: target_h,
+        rgb,
+        map,
+        fixations,
+    };
     frame.keep_points_inside();
     let rest = match pipeline.ops.split_first() {
         Some((Op::Resize, rest)) => rest,
@@ -499,7 +526,13 @@ fn rotate(frame: &Frame, angle: f64) -> Frame {
             })
             .collect()
     });
-    let mut out = Frame { width: w, height: h, rgb, map, fixations };
+    let mut out = Frame {
+        width: w,
+        height: h,
+        rgb,
+        map,
+        fixations,
+    };
     out.keep_points_inside();
     out
 }

@@ -107,24 +107,44 @@ pub(crate) fn decode_colour_jpeg_into(
         return Ok(None);
     }
     if !has_jpeg_end_marker(bytes) {
-        return Err(DataError::decode(path, "truncated JPEG (no end-of-image marker)"));
+        return Err(DataError::decode(
+            path,
+            "truncated JPEG (no end-of-image marker)",
+        ));
     }
     let options = DecoderOptions::default()
         .set_max_width(usize::MAX)
         .set_max_height(usize::MAX)
         .jpeg_set_out_colorspace(ColorSpace::RGB);
-    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(zune_core::bytestream::ZCursor::new(bytes), options);
-    decoder.decode_headers().map_err(|e| DataError::decode(path, format!("{e:?}")))?;
-    if !matches!(decoder.input_colorspace(), Some(ColorSpace::YCbCr | ColorSpace::RGB)) {
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(
+        zune_core::bytestream::ZCursor::new(bytes),
+        options,
+    );
+    decoder
+        .decode_headers()
+        .map_err(|e| DataError::decode(path, format!("{e:?}")))?;
+    if !matches!(
+        decoder.input_colorspace(),
+        Some(ColorSpace::YCbCr | ColorSpace::RGB)
+    ) {
         return Ok(None);
     }
-    let (width, height) = decoder.dimensions().ok_or_else(|| DataError::decode(path, "no dimensions in header"))?;
-    let size = decoder.output_buffer_size().ok_or_else(|| DataError::decode(path, "no output size"))?;
+    let (width, height) = decoder
+        .dimensions()
+        .ok_or_else(|| DataError::decode(path, "no dimensions in header"))?;
+    let size = decoder
+        .output_buffer_size()
+        .ok_or_else(|| DataError::decode(path, "no output size"))?;
     if width == 0 || height == 0 || size != width * height * 3 {
-        return Err(DataError::decode(path, format!("unexpected JPEG geometry {width}x{height}")));
+        return Err(DataError::decode(
+            path,
+            format!("unexpected JPEG geometry {width}x{height}"),
+        ));
     }
     out.resize(size, 0);
-    decoder.decode_into(out).map_err(|e| DataError::decode(path, format!("{e:?}")))?;
+    decoder
+        .decode_into(out)
+        .map_err(|e| DataError::decode(path, format!("{e:?}")))?;
     Ok(Some((width, height)))
 }
 

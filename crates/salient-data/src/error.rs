@@ -18,6 +18,9 @@ pub enum DataError {
          stimuli/+saliency/ (MIT1003/CAT2000); found {found}"
     )]
     UnknownLayout { root: PathBuf, found: String },
+    /// The dataset root itself does not exist or is not a folder.
+    #[error("dataset folder {path} does not exist or is not a folder")]
+    MissingRoot { path: PathBuf },
     /// A folder the layout requires is missing.
     #[error("missing folder {path} (required by the {layout} layout)")]
     MissingDir { path: PathBuf, layout: &'static str },

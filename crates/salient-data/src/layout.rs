@@ -169,9 +169,8 @@ impl Dataset {
             )));
         }
         if !root.is_dir() {
-            return Err(DataError::MissingDir {
+            return Err(DataError::MissingRoot {
                 path: root.to_path_buf(),
-                layout: "any",
             });
         }
         let layout = match options.layout {

@@ -42,12 +42,17 @@ pub mod synth;
 pub mod warp;
 
 pub use augment::{apply_pipeline, apply_pipeline_to_source, sample_rng, Frame, Op, Pipeline};
-pub use decode::{image_size, load_fixations, load_map, load_map_pixels, load_rgb8, FixationMap, MapF32, MapPixels, RgbImage};
+pub use decode::{
+    image_size, load_fixations, load_map, load_map_pixels, load_rgb8, FixationMap, MapF32,
+    MapPixels, RgbImage,
+};
 pub use error::DataError;
 pub use layout::{
     describe_skipped, Dataset, DiscoverOptions, LayoutKind, Sample, SkippedPair, Split,
 };
 pub use loader::{Batch, EpochBatches, Loader, LoaderConfig};
 pub use normalize::Normalize;
-pub use prepare::{load_frame, load_source, load_source_with, prepare_image, write_chw, DecodeBuffers, Source};
+pub use prepare::{
+    load_frame, load_source, load_source_with, prepare_image, write_chw, DecodeBuffers, Source,
+};
 pub use resize::{resize_f32, resize_map, resize_rgb8, resize_to_f32, resize_u8, View};

@@ -224,9 +224,12 @@ impl Loader {
                     chunks.pop();
                 }
                 // Enough samples per parallel round (8 per thread) that uneven samples even out.
-                let per_round = (8 * pool.current_num_threads()).div_ceil(config.batch_size).max(1);
+                let per_round = (8 * pool.current_num_threads())
+                    .div_ceil(config.batch_size)
+                    .max(1);
                 for round in chunks.chunks(per_round) {
-                    let batches = pool.install(|| make_round(round, &samples, &config, epoch, &spare));
+                    let batches =
+                        pool.install(|| make_round(round, &samples, &config, epoch, &spare));
                     for batch in batches {
                         let outcome = match batch {
                             Ok((batch, bad)) => {
@@ -338,7 +341,13 @@ fn prepare_sample(
         let mut buffers = cell.borrow_mut();
         let source = load_source_with(sample, config.with_fixations, &mut buffers)?;
         let mut rng = sample_rng(config.seed, epoch, index as u64);
-        let frame = apply_pipeline_to_source(&config.pipeline, &source, config.height, config.width, &mut rng);
+        let frame = apply_pipeline_to_source(
+            &config.pipeline,
+            &source,
+            config.height,
+            config.width,
+            &mut rng,
+        );
         buffers.recycle(source);
         Ok::<_, DataError>(frame)
     })?;

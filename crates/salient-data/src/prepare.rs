@@ -2,7 +2,8 @@
 
 use crate::augment::Frame;
 use crate::decode::{
-    decode_colour_jpeg_into, load_fixations, load_map, load_map_pixels, load_rgb8, rgb8_from_bytes, MapPixels, RgbImage,
+    decode_colour_jpeg_into, load_fixations, load_map, load_map_pixels, load_rgb8, rgb8_from_bytes,
+    MapPixels, RgbImage,
 };
 use crate::error::DataError;
 use crate::layout::Sample;
@@ -74,7 +75,11 @@ pub fn load_source(sample: &Sample, with_fixations: bool) -> Result<Source, Data
 }
 
 /// [`load_source`] reusing `buffers` (colour JPEGs decode straight into them).
-pub fn load_source_with(sample: &Sample, with_fixations: bool, buffers: &mut DecodeBuffers) -> Result<Source, DataError> {
+pub fn load_source_with(
+    sample: &Sample,
+    with_fixations: bool,
+    buffers: &mut DecodeBuffers,
+) -> Result<Source, DataError> {
     read_into(&sample.image, &mut buffers.file)?;
     let mut rgb = std::mem::take(&mut buffers.rgb);
     let (width, height) = match decode_colour_jpeg_into(&sample.image, &buffers.file, &mut rgb)? {
@@ -95,8 +100,18 @@ pub fn load_source_with(sample: &Sample, with_fixations: bool, buffers: &mut Dec
             other_size: (map_w as u32, map_h as u32),
         });
     }
-    let fixations = if with_fixations { Some(load_points(sample, (width as u32, height as u32))?) } else { None };
-    Ok(Source { width, height, rgb, map, fixations })
+    let fixations = if with_fixations {
+        Some(load_points(sample, (width as u32, height as u32))?)
+    } else {
+        None
+    };
+    Ok(Source {
+        width,
+        height,
+        rgb,
+        map,
+        fixations,
+    })
 }
 
 fn read_into(path: &std::path::Path, buffer: &mut Vec<u8>) -> Result<(), DataError> {
@@ -112,7 +127,9 @@ fn load_points(sample: &Sample, (width, height): (u32, u32)) -> Result<Vec<(f32,
     let path = sample
         .fixations
         .as_ref()
-        .ok_or_else(|| DataError::MissingFixations { image: sample.image.clone() })?;
+        .ok_or_else(|| DataError::MissingFixations {
+            image: sample.image.clone(),
+        })?;
     let fix = load_fixations(path)?;
     if (fix.width, fix.height) != (width as usize, height as usize) {
         return Err(DataError::SizeMismatch {
@@ -122,7 +139,11 @@ fn load_points(sample: &Sample, (width, height): (u32, u32)) -> Result<Vec<(f32,
             other_size: (fix.width as u32, fix.height as u32),
         });
     }
-    Ok(fix.points().into_iter().map(|(y, x)| (x as f32, y as f32)).collect())
+    Ok(fix
+        .points()
+        .into_iter()
+        .map(|(y, x)| (x as f32, y as f32))
+        .collect())
 }
 
 /// Decodes a sample at its native size: image, map (checked to match the image's size) and,
@@ -139,7 +160,11 @@ pub fn load_frame(sample: &Sample, with_fixations: bool) -> Result<Frame, DataEr
             other_size: (map.width as u32, map.height as u32),
         });
     }
-    let fixations = if with_fixations { Some(load_points(sample, (width, height))?) } else { None };
+    let fixations = if with_fixations {
+        Some(load_points(sample, (width, height))?)
+    } else {
+        None
+    };
     Ok(Frame {
         width: width as usize,
         height: height as usize,

@@ -169,12 +169,25 @@ pub fn resize_f32(src: View<f32>, dst: &mut [f32], dst_w: usize, dst_h: usize) {
 /// Resizes any raster whose samples widen to `f32` (e.g. 8-bit maps) straight into `f32`,
 /// multiplying by `scale` on the way (`1 / 255` turns bytes into `[0, 1]`): no full-size float
 /// copy of the source is ever made.
-pub fn resize_to_f32<T: Copy + Into<f32>>(src: View<T>, dst: &mut [f32], dst_w: usize, dst_h: usize, scale: f32) {
+pub fn resize_to_f32<T: Copy + Into<f32>>(
+    src: View<T>,
+    dst: &mut [f32],
+    dst_w: usize,
+    dst_h: usize,
+    scale: f32,
+) {
     let cn = src.channels;
-    assert_eq!(dst.len(), dst_w * dst_h * cn, "destination buffer has the wrong length");
+    assert_eq!(
+        dst.len(),
+        dst_w * dst_h * cn,
+        "destination buffer has the wrong length"
+    );
     if src.width == dst_w && src.height == dst_h {
         for y in 0..dst_h {
-            for (o, &v) in dst[y * dst_w * cn..(y + 1) * dst_w * cn].iter_mut().zip(src.row(y)) {
+            for (o, &v) in dst[y * dst_w * cn..(y + 1) * dst_w * cn]
+                .iter_mut()
+                .zip(src.row(y))
+            {
                 *o = v.into() * scale;
             }
         }
@@ -182,7 +195,14 @@ pub fn resize_to_f32<T: Copy + Into<f32>>(src: View<T>, dst: &mut [f32], dst_w: 
     }
     let xtaps: Vec<(usize, usize, f32, f32)> = taps(src.width, dst_w)
         .iter()
-        .map(|t| (t.first * cn, t.second * cn, (1.0 - t.fraction) * scale, t.fraction * scale))
+        .map(|t| {
+            (
+                t.first * cn,
+                t.second * cn,
+                (1.0 - t.fraction) * scale,
+                t.fraction * scale,
+            )
+        })
         .collect();
     let ytaps = taps(src.height, dst_h);
     let row_len = dst_w * cn;

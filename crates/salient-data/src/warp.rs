@@ -184,7 +184,11 @@ pub fn warp_rgb_and_map(
         let (row_x, row_y) = (m[1] * y as f32 + m[2], m[4] * y as f32 + m[5]);
         let rgb_row = &mut rgb_out[y * stride..(y + 1) * stride];
         let map_row = &mut map_out[y * width..(y + 1) * width];
-        for (x, (px, mv)) in rgb_row.chunks_exact_mut(3).zip(map_row.iter_mut()).enumerate() {
+        for (x, (px, mv)) in rgb_row
+            .chunks_exact_mut(3)
+            .zip(map_row.iter_mut())
+            .enumerate()
+        {
             let sx = m[0] * x as f32 + row_x;
             let sy = m[3] * x as f32 + row_y;
             let (ix, iy) = (floor(sx), floor(sy));
@@ -194,7 +198,10 @@ pub fn warp_rgb_and_map(
                 let top = &rgb[iy * stride + ix * 3..][..6];
                 let bottom = &rgb[(iy + 1) * stride + ix * 3..][..6];
                 for c in 0..3 {
-                    let v = k[0] * top[c] as f32 + k[1] * top[c + 3] as f32 + k[2] * bottom[c] as f32 + k[3] * bottom[c + 3] as f32;
+                    let v = k[0] * top[c] as f32
+                        + k[1] * top[c + 3] as f32
+                        + k[2] * bottom[c] as f32
+                        + k[3] * bottom[c + 3] as f32;
                     px[c] = round_u8(v);
                 }
                 let mt = &map[iy * width + ix..][..2];
@@ -203,7 +210,8 @@ pub fn warp_rgb_and_map(
             } else {
                 let (x_a, x_b) = (reflect101(ix, w), reflect101(ix + 1, w));
                 let (y_a, y_b) = (reflect101(iy, h), reflect101(iy + 1, h));
-                let at = [(y_a, x_a), (y_a, x_b), (y_b, x_a), (y_b, x_b)].map(|(yy, xx)| yy * width + xx);
+                let at = [(y_a, x_a), (y_a, x_b), (y_b, x_a), (y_b, x_b)]
+                    .map(|(yy, xx)| yy * width + xx);
                 for c in 0..3 {
                     let v = k[0] * rgb[at[0] * 3 + c] as f32
                         + k[1] * rgb[at[1] * 3 + c] as f32
@@ -238,7 +246,10 @@ mod tests {
 
     #[test]
     fn reflect101_mirrors_without_repeating_the_edge() {
-        assert_eq!([-2, -1, 0, 4, 5, 6].map(|i| reflect101(i, 5)), [2, 1, 0, 4, 3, 2]);
+        assert_eq!(
+            [-2, -1, 0, 4, 5, 6].map(|i| reflect101(i, 5)),
+            [2, 1, 0, 4, 3, 2]
+        );
         assert_eq!(reflect101(-3, 1), 0);
     }
 }

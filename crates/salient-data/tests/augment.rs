@@ -170,11 +170,35 @@ fn source_path_matches_frame_path() {
     let (w, h) = (37, 29);
     let rgb: Vec<u8> = (0..w * h * 3).map(|i| ((i * 31) % 253) as u8).collect();
     let bytes: Vec<u8> = (0..w * h).map(|i| ((i * 7) % 256) as u8).collect();
-    let source = Source { width: w, height: h, rgb: rgb.clone(), map: MapPixels::U8(bytes.clone()), fixations: None };
-    let frame = Frame { width: w, height: h, rgb, map: bytes.iter().map(|&b| b as f32 / 255.0).collect(), fixations: None };
+    let source = Source {
+        width: w,
+        height: h,
+        rgb: rgb.clone(),
+        map: MapPixels::U8(bytes.clone()),
+        fixations: None,
+    };
+    let frame = Frame {
+        width: w,
+        height: h,
+        rgb,
+        map: bytes.iter().map(|&b| b as f32 / 255.0).collect(),
+        fixations: None,
+    };
     for index in 0..6 {
-        let a = apply_pipeline_to_source(&Pipeline::seed_train(), &source, 16, 20, &mut sample_rng(4, 1, index));
-        let b = apply_pipeline(&Pipeline::seed_train(), frame.clone(), 16, 20, &mut sample_rng(4, 1, index));
+        let a = apply_pipeline_to_source(
+            &Pipeline::seed_train(),
+            &source,
+            16,
+            20,
+            &mut sample_rng(4, 1, index),
+        );
+        let b = apply_pipeline(
+            &Pipeline::seed_train(),
+            frame.clone(),
+            16,
+            20,
+            &mut sample_rng(4, 1, index),
+        );
         assert_eq!(a.rgb, b.rgb);
         assert!(a.map.iter().zip(&b.map).all(|(x, y)| (x - y).abs() < 1e-5));
     }

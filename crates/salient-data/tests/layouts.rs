@@ -306,7 +306,7 @@ fn missing_root_and_missing_map_folder_are_errors() {
     let dir = tempfile::tempdir().unwrap();
     let err = discover(&dir.path().join("absent")).unwrap_err();
     eprintln!("{err}");
-    assert!(matches!(err, DataError::MissingDir { .. }), "{err}");
+    assert!(matches!(err, DataError::MissingRoot { .. }), "{err}");
     salicon(dir.path(), 1, 1, 16, 16);
     std::fs::remove_dir_all(dir.path().join("maps/val")).unwrap();
     let err = discover(dir.path()).unwrap_err();

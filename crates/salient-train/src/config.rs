@@ -248,7 +248,8 @@ impl TrainConfig {
     /// Reads a TOML config; unknown keys are an error naming them.
     pub fn from_toml_file(path: &Path) -> Result<Self, TrainError> {
         let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
-        Self::from_toml_str(&text).map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))
+        Self::from_toml_str(&text)
+            .map_err(|e| TrainError::Config(format!("{}: {e}", path.display())))
     }
 
     /// Parses TOML text (missing keys take the defaults).
@@ -305,7 +306,10 @@ impl TrainConfig {
             return bad(format!("dropout {}: must be in [0, 1)", self.dropout));
         }
         if !(0.0..1.0).contains(&self.val_fraction) {
-            return bad(format!("val_fraction {}: must be in [0, 1)", self.val_fraction));
+            return bad(format!(
+                "val_fraction {}: must be in [0, 1)",
+                self.val_fraction
+            ));
         }
         if self.log_every == 0 {
             return bad("log_every must be at least 1".into());
@@ -326,7 +330,10 @@ mod tests {
     #[test]
     fn defaults_are_the_seeds() {
         let c = TrainConfig::default();
-        assert_eq!((c.epochs, c.batch_size, c.lr, c.betas), (5, 4, 1e-3, [0.9, 0.99]));
+        assert_eq!(
+            (c.epochs, c.batch_size, c.lr, c.betas),
+            (5, 4, 1e-3, [0.9, 0.99])
+        );
         assert_eq!(c.size.to_string(), "256x256");
         assert_eq!(c.loss.to_string(), "mse");
         assert_eq!(c.freeze, FreezePolicy::Layer2);
@@ -337,7 +344,10 @@ mod tests {
     #[test]
     fn example_config_is_the_defaults() {
         let text = include_str!("../../../configs/train.example.toml");
-        assert_eq!(TrainConfig::from_toml_str(text).unwrap(), TrainConfig::default());
+        assert_eq!(
+            TrainConfig::from_toml_str(text).unwrap(),
+            TrainConfig::default()
+        );
     }
 
     #[test]
@@ -345,7 +355,13 @@ mod tests {
         let c = TrainConfig::from_toml_str("epochs = 2\nsize = \"64x96\"\nloss = \"kld+0.5cc\"\n")
             .unwrap();
         assert_eq!(c.epochs, 2);
-        assert_eq!(c.size, InputSize { height: 64, width: 96 });
+        assert_eq!(
+            c.size,
+            InputSize {
+                height: 64,
+                width: 96
+            }
+        );
         assert_eq!(c.batch_size, 4);
         let back = TrainConfig::from_toml_str(&c.to_toml()).unwrap();
         assert_eq!(back, c);
@@ -356,7 +372,11 @@ mod tests {
         let e = TrainConfig::from_toml_str("epoch = 2\n").unwrap_err();
         assert!(e.to_string().contains("epoch"), "{e}");
         let e = TrainConfig::from_toml_str("size = \"100x64\"\n").unwrap();
-        assert!(e.validate().unwrap_err().to_string().contains("multiples of 32"));
+        assert!(e
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("multiples of 32"));
         let e = TrainConfig::from_toml_str("loss = \"mse+foo\"\n").unwrap_err();
         assert!(e.to_string().contains("foo"), "{e}");
         assert!("12y3".parse::<InputSize>().is_err());

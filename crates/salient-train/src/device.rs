@@ -28,9 +28,7 @@ impl FromStr for DeviceSpec {
                 .and_then(|n| n.parse().ok())
                 .map(DeviceSpec::Cuda)
                 .ok_or_else(|| {
-                    TrainError::Config(format!(
-                        "device {s:?}: expected cpu, cuda, cuda:N or auto"
-                    ))
+                    TrainError::Config(format!("device {s:?}: expected cpu, cuda, cuda:N or auto"))
                 }),
         }
     }

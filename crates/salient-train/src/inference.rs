@@ -38,7 +38,11 @@ pub struct Predictor {
 impl Predictor {
     /// Loads `checkpoint` (seed naming); size and normalisation from overrides, else from the
     /// checkpoint's metadata, else the seed's (listed in `defaulted`).
-    pub fn load(checkpoint: &Path, overrides: Overrides, device: &Device) -> Result<Self, TrainError> {
+    pub fn load(
+        checkpoint: &Path,
+        overrides: Overrides,
+        device: &Device,
+    ) -> Result<Self, TrainError> {
         let (net, meta) = SaliencyNet::load_checkpoint(checkpoint, ModelConfig::default(), device)
             .map_err(|e| TrainError::Model(e.to_string()))?;
         let mut defaulted = Vec::new();
@@ -57,7 +61,10 @@ impl Predictor {
             Some(n) => n,
             None => match meta.normalize() {
                 Some(text) => text.parse().map_err(|_| {
-                    TrainError::state(checkpoint, format!("unknown normalisation {text:?} in metadata"))
+                    TrainError::state(
+                        checkpoint,
+                        format!("unknown normalisation {text:?} in metadata"),
+                    )
                 })?,
                 None => {
                     defaulted.push("normalize");

@@ -105,9 +105,7 @@ fn kld(pred: &Tensor, target: &Tensor) -> candle_core::Result<Tensor> {
     let p = p.broadcast_div(&p.sum_keepdim(1)?.affine(1.0, DIV_EPS)?)?;
     let q = q.broadcast_div(&q.sum_keepdim(1)?.affine(1.0, DIV_EPS)?)?;
     let ratio = (&q / p.affine(1.0, KLD_EPS)?)?;
-    (q * ratio.affine(1.0, KLD_EPS)?.log()?)?
-        .sum(1)?
-        .mean_all()
+    (q * ratio.affine(1.0, KLD_EPS)?.log()?)?.sum(1)?.mean_all()
 }
 
 /// Pearson correlation per image, shape `(N,)`.
@@ -168,7 +166,9 @@ impl LossSpec {
     ) -> Result<Tensor, TrainError> {
         let mut total: Option<Tensor> = None;
         for (weight, kind) in &self.terms {
-            let term = kind.compute(pred, target, fixations)?.affine(*weight, 0.0)?;
+            let term = kind
+                .compute(pred, target, fixations)?
+                .affine(*weight, 0.0)?;
             total = Some(match total {
                 None => term,
                 Some(t) => (t + term)?,
@@ -353,7 +353,10 @@ mod tests {
         assert_eq!(spec2.terms, vec![(0.5, LossKind::Cc), (0.2, LossKind::Nss)]);
         assert!(spec2.needs_fixations());
         for bad in ["", "kld+", "foo", "-1cc", "0cc", "x2cc"] {
-            assert!(bad.parse::<LossSpec>().is_err(), "{bad:?} should be rejected");
+            assert!(
+                bad.parse::<LossSpec>().is_err(),
+                "{bad:?} should be rejected"
+            );
         }
         let p = tensor(values(0.3, 0.1, 0.9));
         let t = tensor(values(1.1, 0.0, 1.0));
@@ -362,8 +365,11 @@ mod tests {
             .unwrap()
             .to_scalar::<f32>()
             .unwrap() as f64;
-        let parts = value(LossKind::Kld, &values(0.3, 0.1, 0.9), &values(1.1, 0.0, 1.0))
-            + 0.5 * value(LossKind::Cc, &values(0.3, 0.1, 0.9), &values(1.1, 0.0, 1.0));
+        let parts = value(
+            LossKind::Kld,
+            &values(0.3, 0.1, 0.9),
+            &values(1.1, 0.0, 1.0),
+        ) + 0.5 * value(LossKind::Cc, &values(0.3, 0.1, 0.9), &values(1.1, 0.0, 1.0));
         assert!((sum - parts).abs() < 1e-5, "{sum} vs {parts}");
     }
 

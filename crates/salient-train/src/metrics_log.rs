@@ -134,7 +134,11 @@ mod tests {
         })
         .unwrap();
         let text = std::fs::read_to_string(dir.path().join("metrics.jsonl")).unwrap();
-        assert!(text.lines().last().unwrap().starts_with("{\"kind\":\"epoch\""));
+        assert!(text
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("{\"kind\":\"epoch\""));
         assert_eq!(log.read().unwrap().len(), 4);
         log.truncate_after(20).unwrap();
         let steps: Vec<u64> = log.read().unwrap().iter().map(Record::step).collect();

@@ -65,7 +65,11 @@ pub fn heatmap(map: &GrayImage) -> RgbImage {
 
 /// `0.7 · image + 0.3 · JET(map)`; `map` must have the image's size.
 pub fn overlay(image: &RgbImage, map: &GrayImage) -> RgbImage {
-    assert_eq!(image.dimensions(), map.dimensions(), "overlay: map size differs from image");
+    assert_eq!(
+        image.dimensions(),
+        map.dimensions(),
+        "overlay: map size differs from image"
+    );
     let heat = heatmap(map);
     let mut out = RgbImage::new(image.width(), image.height());
     for ((o, i), h) in out.pixels_mut().zip(image.pixels()).zip(heat.pixels()) {

@@ -50,7 +50,11 @@ struct Series {
 
 /// Draws `loss.png` (training loss per step window, validation loss per epoch, against steps) and
 /// `metrics.png` (validation metrics per epoch) from `records`.
-pub fn draw_plots(records: &[Record], loss_png: &Path, metrics_png: &Path) -> Result<(), TrainError> {
+pub fn draw_plots(
+    records: &[Record],
+    loss_png: &Path,
+    metrics_png: &Path,
+) -> Result<(), TrainError> {
     let mut train = Vec::new();
     let mut val_loss = Vec::new();
     let metric_names: [(&'static str, RGBColor); 5] = [
@@ -167,7 +171,10 @@ fn render(path: &Path, title: &str, series: &[Series]) -> Result<(), String> {
     for s in series.iter().filter(|s| !s.points.is_empty()) {
         let colour = s.colour;
         let drawn = chart
-            .draw_series(LineSeries::new(s.points.iter().copied(), colour.stroke_width(2)))
+            .draw_series(LineSeries::new(
+                s.points.iter().copied(),
+                colour.stroke_width(2),
+            ))
             .map_err(|e| err(&e))?;
         if text {
             drawn.label(s.name).legend(move |(x, y)| {

@@ -51,8 +51,14 @@ impl RunDir {
         let run = RunDir {
             root: root.to_path_buf(),
         };
+        // An empty `checkpoints/` (a run that failed before its first save) holds no work.
+        let ckpt_dir = run.checkpoints_dir();
+        let is_empty_dir = |p: &Path| std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none());
         let non_empty = std::fs::read_dir(root)
-            .map(|mut d| d.next().is_some())
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .any(|e| !(e.path() == ckpt_dir && is_empty_dir(&ckpt_dir)))
+            })
             .unwrap_or(false);
         match mode {
             OpenMode::Fresh if non_empty => {
@@ -112,7 +118,10 @@ impl RunDir {
 
 /// `YYYY-MM-DDTHH-MM-SS` in UTC (no colons: valid on every filesystem).
 pub fn utc_stamp(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let (days, rem) = (secs / 86_400, secs % 86_400);
     let (y, m, d) = civil_from_days(days as i64);
     format!(

@@ -42,7 +42,9 @@ mod tests {
     #[test]
     fn perfect_prediction_scores_perfectly() {
         let map: Vec<f32> = (0..16).map(|i| (i % 5) as f32 / 4.0).collect();
-        let fix: Vec<f32> = (0..16).map(|i| if i % 5 == 4 { 1.0 } else { 0.0 }).collect();
+        let fix: Vec<f32> = (0..16)
+            .map(|i| if i % 5 == 4 { 1.0 } else { 0.0 })
+            .collect();
         let scores = score_image(&map, &map, Some(&fix), 4, 4).unwrap();
         let get = |k: &str| scores.iter().find(|(n, _)| *n == k).unwrap().1;
         assert!((get("cc") - 1.0).abs() < 1e-9);
@@ -51,6 +53,10 @@ mod tests {
         assert!(get("nss") > 1.0 && get("auc_judd") > 0.9);
         let none = vec![0.0; 16];
         let scores = score_image(&map, &map, Some(&none), 4, 4).unwrap();
-        assert_eq!(scores.len(), 3, "no fixations: NSS and AUC-Judd are left out");
+        assert_eq!(
+            scores.len(),
+            3,
+            "no fixations: NSS and AUC-Judd are left out"
+        );
     }
 }

@@ -75,8 +75,12 @@ pub fn save_state(
         serde_json::to_string(position).expect("position serialises"),
     );
     write_atomic_with(path, |tmp| {
-        safetensors::serialize_to_file(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(meta), tmp)
-            .map_err(std::io::Error::other)
+        safetensors::serialize_to_file(
+            tensors.iter().map(|(n, t)| (n.as_str(), t)),
+            Some(meta),
+            tmp,
+        )
+        .map_err(std::io::Error::other)
     })
 }
 
@@ -98,7 +102,10 @@ pub fn load_state(
     if position.format != FORMAT {
         return Err(TrainError::state(
             path,
-            format!("train-state format {} (this build reads {FORMAT})", position.format),
+            format!(
+                "train-state format {} (this build reads {FORMAT})",
+                position.format
+            ),
         ));
     }
     let tensors = candle_core::safetensors::load_buffer(&bytes, device)

@@ -292,19 +292,10 @@ pub fn train(
 
         // Validation and the epoch's record.
         let validation = match inputs.val {
-            Some(val) => Some(validate(
-                &looper.net,
-                val,
-                loss_spec,
-                &device,
-                observer,
-            )?),
+            Some(val) => Some(validate(&looper.net, val, loss_spec, &device, observer)?),
             None => None,
         };
-        if let Some(Validation {
-            loss: Some(v), ..
-        }) = &validation
-        {
+        if let Some(Validation { loss: Some(v), .. }) = &validation {
             if !v.is_finite() {
                 return Err(looper.non_finite(*v as f32, epoch, position.step));
             }

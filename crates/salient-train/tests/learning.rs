@@ -14,12 +14,13 @@ use salient_train::{OpenMode, Outcome, Silent};
 fn random_init_learns_synthetic_saliency() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    common::synth(&data, 96, 16, 64, 3);
+    common::synth(&data, 32, 8, 64, 1);
     let mut cfg = common::config(&data, 64);
-    cfg.batch_size = 8;
-    cfg.epochs = 8;
-    cfg.lr = 1e-3;
-    cfg.loss = "mse".parse().unwrap();
+    // 16 steps of batch 4. KLD + CC is what modern saliency models train with and reaches the bar
+    // in far fewer steps than the seed's MSE (which sits near CC 0.5 after 40 steps here).
+    cfg.batch_size = 4;
+    cfg.epochs = 2;
+    cfg.loss = "kld+cc".parse().unwrap();
     let run_dir = dir.path().join("run");
     let start = Instant::now();
     let outcome = common::run(
@@ -41,9 +42,14 @@ fn random_init_learns_synthetic_saliency() {
         .collect();
     let best = ccs.iter().cloned().fold(f64::MIN, f64::max);
     eprintln!("learning test: val CC per epoch {ccs:.3?}, best {best:.3}, {seconds:.0} s");
-    assert!(best >= 0.8, "validation CC {best:.3} < 0.8 (per epoch: {ccs:.3?})");
+    assert!(
+        best >= 0.8,
+        "validation CC {best:.3} < 0.8 (per epoch: {ccs:.3?})"
+    );
     for name in ["last", "best"] {
-        assert!(run_dir.join(format!("checkpoints/{name}.safetensors")).is_file());
+        assert!(run_dir
+            .join(format!("checkpoints/{name}.safetensors"))
+            .is_file());
     }
     assert!(run_dir.join("loss.png").is_file() && run_dir.join("metrics.png").is_file());
 }

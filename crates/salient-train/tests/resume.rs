@@ -29,7 +29,8 @@ impl Observer for StopAt {
 }
 
 fn tensors(path: &std::path::Path) -> Vec<(String, Vec<f32>)> {
-    let (net, _) = SaliencyNet::load_checkpoint(path, ModelConfig::default(), &Device::Cpu).unwrap();
+    let (net, _) =
+        SaliencyNet::load_checkpoint(path, ModelConfig::default(), &Device::Cpu).unwrap();
     net.tensors()
         .into_iter()
         .map(|(n, t)| (n, t.flatten_all().unwrap().to_vec1::<f32>().unwrap()))
@@ -80,7 +81,10 @@ fn resumed_run_equals_uninterrupted_run() {
     let straight = dir.path().join("straight");
     let never = Arc::new(AtomicBool::new(false));
     let outcome = common::run(&cfg, &straight, OpenMode::Fresh, never.clone(), &mut Silent);
-    assert!(matches!(outcome, Outcome::Finished { step: 6, .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, Outcome::Finished { step: 6, .. }),
+        "{outcome:?}"
+    );
 
     // Interrupted mid-epoch (after step 2 of 3), then resumed.
     let broken = dir.path().join("broken");
@@ -95,7 +99,10 @@ fn resumed_run_equals_uninterrupted_run() {
     let refused = RunDir::open(&broken, OpenMode::Fresh).unwrap_err();
     assert!(refused.to_string().contains("--resume"), "{refused}");
     let outcome = common::run(&cfg, &broken, OpenMode::Resume, never, &mut Silent);
-    assert!(matches!(outcome, Outcome::Finished { step: 6, .. }), "{outcome:?}");
+    assert!(
+        matches!(outcome, Outcome::Finished { step: 6, .. }),
+        "{outcome:?}"
+    );
 
     let a = tensors(&straight.join("checkpoints/last.safetensors"));
     let b = tensors(&broken.join("checkpoints/last.safetensors"));
@@ -127,9 +134,17 @@ impl BatchSource for PoisonedAfterFirstEpoch {
         let poison = epoch > 0;
         let batch = move |i: usize| {
             Ok(HostBatch {
-                images: (0..2 * 3 * 32 * 32).map(|j| ((i + j) % 5) as f32 / 5.0).collect(),
+                images: (0..2 * 3 * 32 * 32)
+                    .map(|j| ((i + j) % 5) as f32 / 5.0)
+                    .collect(),
                 maps: (0..2 * 32 * 32)
-                    .map(|j| if poison { f32::NAN } else { ((i + j) % 7) as f32 / 7.0 })
+                    .map(|j| {
+                        if poison {
+                            f32::NAN
+                        } else {
+                            ((i + j) % 7) as f32 / 7.0
+                        }
+                    })
                     .collect(),
                 fixations: None,
                 n: 2,
@@ -156,8 +171,14 @@ fn non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
     };
     let err = train(&cfg, &run, OpenMode::Fresh, inputs, &mut Silent).unwrap_err();
     let text = err.to_string();
-    assert!(matches!(err, TrainError::NonFinite { step: 3, .. }), "{text}");
-    assert!(text.contains("last.safetensors") && text.contains("kept"), "{text}");
+    assert!(
+        matches!(err, TrainError::NonFinite { step: 3, .. }),
+        "{text}"
+    );
+    assert!(
+        text.contains("last.safetensors") && text.contains("kept"),
+        "{text}"
+    );
     let (_, meta) = SaliencyNet::load_checkpoint(
         &run.checkpoint("last"),
         ModelConfig::default(),

@@ -87,7 +87,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             predictor.normalize()
         );
     }
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
 
     let bar = if inputs.len() > 1 {
         let bar = ProgressBar::new(inputs.len() as u64);
@@ -149,7 +150,11 @@ fn list_inputs(input: &Path) -> anyhow::Result<Vec<PathBuf>> {
         .collect();
     files.sort();
     if files.is_empty() {
-        bail!("--input {}: no images ({}) in the folder", input.display(), IMAGE_EXTENSIONS.join(", "));
+        bail!(
+            "--input {}: no images ({}) in the folder",
+            input.display(),
+            IMAGE_EXTENSIONS.join(", ")
+        );
     }
     Ok(files)
 }
@@ -161,7 +166,10 @@ fn has_image_extension(path: &Path) -> bool {
 }
 
 fn stem(path: &Path) -> String {
-    path.file_stem().unwrap_or_default().to_string_lossy().into_owned()
+    path.file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned()
 }
 
 fn gray(map: &MapF32) -> GrayImage {
@@ -186,13 +194,16 @@ fn write_outputs(args: &Args, path: &Path, image: &RgbImage, map: &MapF32) -> an
         }
         MapFormat::Npy => {
             let out = args.out.join(format!("{stem}.npy"));
-            std::fs::write(&out, npy_f32(map)).with_context(|| format!("writing {}", out.display()))?;
+            std::fs::write(&out, npy_f32(map))
+                .with_context(|| format!("writing {}", out.display()))?;
         }
     }
     let pred_overlay = overlay(image, &gray(map));
     if args.overlay {
         let out = args.out.join(format!("{stem}_overlay.png"));
-        pred_overlay.save(&out).with_context(|| format!("writing {}", out.display()))?;
+        pred_overlay
+            .save(&out)
+            .with_context(|| format!("writing {}", out.display()))?;
     }
     if let Some(gt_dir) = &args.gt {
         let gt_path = find_by_stem(gt_dir, &stem)?;
@@ -257,6 +268,9 @@ mod tests {
         assert_eq!(bytes.len(), 10 + header_len + 24);
         let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
         assert!(header.contains("'shape': (2, 3)"), "{header}");
-        assert_eq!(&bytes[10 + header_len..10 + header_len + 4], &0f32.to_le_bytes());
+        assert_eq!(
+            &bytes[10 + header_len..10 + header_len + 4],
+            &0f32.to_le_bytes()
+        );
     }
 }

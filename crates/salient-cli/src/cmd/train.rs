@@ -13,8 +13,8 @@ use salient_model::FreezePolicy;
 use salient_train::device::{describe, DeviceSpec};
 use salient_train::source::{dataset_sources, BatchSource};
 use salient_train::{
-    train, BackboneInit, BestBy, InputSize, LossSpec, OpenMode, Outcome, RunDir, RunInputs, Schedule,
-    TrainConfig,
+    train, BackboneInit, BestBy, InputSize, LossSpec, OpenMode, Outcome, RunDir, RunInputs,
+    Schedule, TrainConfig,
 };
 
 use crate::progress::TrainProgress;
@@ -103,8 +103,22 @@ impl Args {
             )*};
         }
         set!(
-            data, epochs, batch_size, size, lr, loss, freeze, weights, backbone_init, normalize, seed,
-            device, weight_decay, schedule, best_by, threads
+            data,
+            epochs,
+            batch_size,
+            size,
+            lr,
+            loss,
+            freeze,
+            weights,
+            backbone_init,
+            normalize,
+            seed,
+            device,
+            weight_decay,
+            schedule,
+            best_by,
+            threads
         );
         if let Some(v) = self.out.clone() {
             cfg.out = Some(v);
@@ -131,7 +145,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let mut cfg = match (&args.config, args.resume) {
         (Some(path), _) => TrainConfig::from_toml_file(path)?,
         (None, true) => {
-            let run_config = args.out.as_ref().expect("checked above").join("config.toml");
+            let run_config = args
+                .out
+                .as_ref()
+                .expect("checked above")
+                .join("config.toml");
             TrainConfig::from_toml_file(&run_config)
                 .with_context(|| format!("reading the run's config {}", run_config.display()))?
         }
@@ -158,7 +176,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     progress.line(&format!(
         "device: {} (asked: {device_spec}{})",
         describe(&device),
-        if cfg!(feature = "cuda") { ", CUDA build" } else { ", CPU-only build" }
+        if cfg!(feature = "cuda") {
+            ", CUDA build"
+        } else {
+            ", CPU-only build"
+        }
     ));
 
     let sources = dataset_sources(&cfg)?;
@@ -180,7 +202,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     progress.finish();
     let all_bad = sources.all_skipped();
     if !all_bad.is_empty() {
-        eprintln!("skipped {} bad pair(s): {}", all_bad.len(), describe_skipped(&all_bad, 5));
+        eprintln!(
+            "skipped {} bad pair(s): {}",
+            all_bad.len(),
+            describe_skipped(&all_bad, 5)
+        );
     }
     match outcome? {
         Outcome::Finished { step, best } => {
@@ -230,8 +256,14 @@ fn weights_note(weights: &Path) -> String {
             format!(
                 " ({}@{}, sha256 {})",
                 m["repo"].as_str().unwrap_or("?"),
-                m["commit"].as_str().or(m["revision"].as_str()).unwrap_or("?"),
-                m["sha256"].as_str().map(|s| &s[..s.len().min(12)]).unwrap_or("?")
+                m["commit"]
+                    .as_str()
+                    .or(m["revision"].as_str())
+                    .unwrap_or("?"),
+                m["sha256"]
+                    .as_str()
+                    .map(|s| &s[..s.len().min(12)])
+                    .unwrap_or("?")
             )
         })
         .unwrap_or_default();

@@ -43,27 +43,29 @@ impl Fixture {
     }
 }
 
+/// Mean of the convolution weights (times fan) for the eval-forward and the training-step fixtures.
+pub const EVAL_WEIGHT_MEAN: f64 = 0.0;
+pub const TRAIN_WEIGHT_MEAN: f64 = 1.0;
+
 /// `float32(a + b * sin(0.37 * i + 1.3 * k))` over a tensor's flat elements, with (a, b) by kind.
-fn formula_values(name: &str, shape: &[usize], k: usize) -> Vec<f32> {
+fn formula_values(name: &str, shape: &[usize], k: usize, weight_mean: f64) -> Vec<f32> {
     let numel: usize = shape.iter().product();
     let (a, b) = if name.ends_with("running_var") {
         (1.0, 0.5)
     } else if name.ends_with("running_mean") {
         (0.0, 0.1)
     } else if shape.len() == 4 {
-        if name.starts_with("deconv") {
-            (
-                0.0,
-                3.0 / ((shape[0] * shape[2] * shape[3]) as f64 / 4.0).sqrt(),
-            )
+        let (fan, gain) = if name.starts_with("deconv") {
+            ((shape[0] * shape[2] * shape[3]) as f64 / 4.0, 3.0)
         } else {
             let gain = if name.starts_with("conv_0.") {
                 10.0
             } else {
                 1.0
             };
-            (0.0, gain / ((shape[1] * shape[2] * shape[3]) as f64).sqrt())
-        }
+            ((shape[1] * shape[2] * shape[3]) as f64, gain)
+        };
+        (weight_mean / fan, gain / fan.sqrt())
     } else if name.ends_with("weight") {
         (1.0, 0.2)
     } else {
@@ -76,7 +78,7 @@ fn formula_values(name: &str, shape: &[usize], k: usize) -> Vec<f32> {
 
 /// Every parameter and buffer in `state_dict` order, filled by the fixture's formula (k = position
 /// in the sorted list of names).
-pub fn formula_tensors() -> Vec<(String, Tensor)> {
+pub fn formula_tensors_with(weight_mean: f64) -> Vec<(String, Tensor)> {
     let specs = saliency_net_specs();
     let mut sorted: Vec<&str> = specs.iter().map(|(n, _)| n.as_str()).collect();
     sorted.sort_unstable();
@@ -84,13 +86,18 @@ pub fn formula_tensors() -> Vec<(String, Tensor)> {
         .iter()
         .map(|(name, shape)| {
             let k = sorted.binary_search(&name.as_str()).unwrap();
-            let values = formula_values(name, shape, k);
+            let values = formula_values(name, shape, k, weight_mean);
             (
                 name.clone(),
                 Tensor::from_vec(values, shape.as_slice(), &Device::Cpu).unwrap(),
             )
         })
         .collect()
+}
+
+/// The eval-forward fixture's weights.
+pub fn formula_tensors() -> Vec<(String, Tensor)> {
+    formula_tensors_with(EVAL_WEIGHT_MEAN)
 }
 
 fn signal(shape: &[usize], freq: f64, phase: f64, offset: f64, amp: f64) -> Tensor {
