@@ -6,7 +6,11 @@ mod progress;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "salient", version, about = "Visual saliency: train, evaluate, predict")]
+#[command(
+    name = "salient",
+    version,
+    about = "Visual saliency: train, evaluate, predict"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

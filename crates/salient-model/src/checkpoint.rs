@@ -12,7 +12,7 @@ use crate::{FreezePolicy, ModelError};
 
 /// Metadata key: input size the model was trained at, `"<height>x<width>"`.
 pub const META_INPUT_SIZE: &str = "input_size";
-/// Metadata key: input normalisation, e.g. `"none"` (the seed's `x / 255`) or `"imagenet"`.
+/// Metadata key: input normalisation, `"unit"` (the seed's `x / 255`) or `"imagenet"`.
 pub const META_NORMALIZE: &str = "normalize";
 /// Metadata key: freeze policy the model was trained with.
 pub const META_FREEZE: &str = "freeze";

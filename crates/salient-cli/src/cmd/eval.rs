@@ -106,45 +106,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let has_fixations = samples.iter().any(|s| s.fixations.is_some());
     let metrics = choose_metrics(args.metrics.as_deref(), has_fixations)?;
 
-    let (source, pairs, missing): (String, Vec<(String, Prediction)>, Vec<String>) =
-        match &args.checkpoint {
-            Some(checkpoint) => (
-                checkpoint.display().to_string(),
-                Vec::new(),
-                Vec::new(),
-            ),
-            None => {
-                let dir_path = args.predictions.as_ref().expect("clap requires a source");
-                let dir = PredictionDir::open(dir_path)?;
-                let (pairs, missing) = match_predictions(samples, &dir);
-                if !missing.is_empty() && !args.allow_missing {
-                    bail!(
-                        "no prediction in {} for {} of {} samples (first: {}); pass --allow-missing \
-                         to score the others",
-                        dir_path.display(),
-                        missing.len(),
-                        samples.len(),
-                        missing
-                            .iter()
-                            .take(5)
-                            .cloned()
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    );
-                }
-                if pairs.is_empty() {
-                    bail!(
-                        "no prediction in {} matches a sample stem",
-                        dir_path.display()
-                    );
-                }
-                let pairs = pairs
-                    .into_iter()
-                    .map(|(stem, path)| (stem, Prediction::File(path)))
-                    .collect();
-                (dir_path.display().to_string(), pairs, missing)
-            }
-        };
+    let (source, pairs, missing) = match &args.checkpoint {
+        Some(checkpoint) => (checkpoint.display().to_string(), Vec::new(), Vec::new()),
+        None => folder_predictions(samples, &args)?,
+    };
 
     let fixations = if has_fixations && metrics.metrics().iter().any(|m| !m.needs_saliency_map()) {
         load_all_fixations(samples)?
@@ -197,6 +162,39 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Where predictions came from (for the report), the `(stem, prediction)` pairs to score, and the
+/// stems that have none.
+type Matched = (String, Vec<(String, Prediction)>, Vec<String>);
+
+/// The `--predictions` folder's maps matched to the samples: (source name, pairs, stems without
+/// a prediction); missing ones are an error unless `--allow-missing`.
+fn folder_predictions(samples: &[Sample], args: &Args) -> anyhow::Result<Matched> {
+    let dir_path = args.predictions.as_ref().expect("clap requires a source");
+    let dir = PredictionDir::open(dir_path)?;
+    let (pairs, missing) = match_predictions(samples, &dir);
+    if !missing.is_empty() && !args.allow_missing {
+        let first: Vec<&str> = missing.iter().take(5).map(String::as_str).collect();
+        bail!(
+            "no prediction in {} for {} of {} samples (first: {}); pass --allow-missing to score the others",
+            dir_path.display(),
+            missing.len(),
+            samples.len(),
+            first.join(", ")
+        );
+    }
+    if pairs.is_empty() {
+        bail!(
+            "no prediction in {} matches a sample stem",
+            dir_path.display()
+        );
+    }
+    let pairs = pairs
+        .into_iter()
+        .map(|(stem, path)| (stem, Prediction::File(path)))
+        .collect();
+    Ok((dir_path.display().to_string(), pairs, missing))
 }
 
 /// The checkpoint's model, with size/normalisation overrides, on the asked device.
