@@ -1,6 +1,7 @@
 //! `salient`: train, evaluate and run the seed's ResNet50 U-Net saliency model, without Python.
 
 mod cmd;
+mod model_args;
 mod progress;
 
 use clap::{Parser, Subcommand};

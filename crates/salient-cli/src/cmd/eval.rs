@@ -16,10 +16,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use salient_data::{load_rgb8, Dataset, DiscoverOptions, Normalize, Sample, Split};
+use salient_data::{load_rgb8, Dataset, DiscoverOptions, Sample, Split};
 use salient_metrics::{EvalOptions, IgBaseline, Metric, MetricSet, Report};
-use salient_train::device::{describe, DeviceSpec};
-use salient_train::{InputSize, Overrides, Predictor};
+use salient_train::Predictor;
+
+use crate::model_args::ModelArgs;
 
 use predictions::{Prediction, PredictionDir};
 use scoring::{load_all_fixations, Scorer};
@@ -51,18 +52,9 @@ pub struct Args {
     /// original resolution.
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
-    /// With --checkpoint: network input size HxW (default: from the checkpoint's metadata).
-    #[arg(long, value_name = "HxW")]
-    pub size: Option<InputSize>,
-    /// With --checkpoint: imagenet or unit (default: from the checkpoint's metadata).
-    #[arg(long)]
-    pub normalize: Option<Normalize>,
-    /// With --checkpoint: cpu, cuda, cuda:N or auto.
-    #[arg(long, default_value = "auto")]
-    pub device: DeviceSpec,
-    /// With --checkpoint: images per forward pass.
-    #[arg(long, default_value_t = 4)]
-    pub batch_size: usize,
+    /// With --checkpoint: how to run the model.
+    #[command(flatten)]
+    pub model: ModelArgs,
     /// Folder of predicted maps named by stem: `<stem>.png` (8/16-bit) or `<stem>.npy`
     /// (float32/float64/uint8, H×W). Any size: maps are resized to the ground truth's.
     #[arg(long)]
@@ -126,9 +118,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let scorer = Scorer::new(samples, &fixations, metrics.clone(), options)?;
     let per_image = match &args.checkpoint {
         Some(checkpoint) => {
-            let predictor = load_predictor(checkpoint, &args)?;
+            let predictor = args.model.load(checkpoint)?;
             let bar = progress_bar(samples.len(), args.quiet);
-            let predicted = predict_split(&predictor, samples, args.batch_size);
+            let predicted = predict_split(&predictor, samples, args.model.batch_size);
             let scores = scorer.score_all(predicted, |n| bar.inc(n as u64));
             bar.finish_and_clear();
             scores?
@@ -195,33 +187,6 @@ fn folder_predictions(samples: &[Sample], args: &Args) -> anyhow::Result<Matched
         .map(|(stem, path)| (stem, Prediction::File(path)))
         .collect();
     Ok((dir_path.display().to_string(), pairs, missing))
-}
-
-/// The checkpoint's model, with size/normalisation overrides, on the asked device.
-fn load_predictor(checkpoint: &Path, args: &Args) -> anyhow::Result<Predictor> {
-    if args.batch_size == 0 {
-        bail!("--batch-size must be at least 1");
-    }
-    let device = args.device.open()?;
-    let overrides = Overrides {
-        size: args.size,
-        normalize: args.normalize,
-    };
-    let predictor = Predictor::load(checkpoint, overrides, &device)
-        .with_context(|| format!("loading {}", checkpoint.display()))?;
-    eprintln!(
-        "model input {} normalize {} on {}",
-        predictor.size(),
-        predictor.normalize(),
-        describe(&device)
-    );
-    if !predictor.defaulted.is_empty() {
-        eprintln!(
-            "note: the checkpoint has no {} metadata; using the seed's; override with --size/--normalize",
-            predictor.defaulted.join(" or ")
-        );
-    }
-    Ok(predictor)
 }
 
 /// The model's map for every sample, at the image's original resolution, `batch` images per

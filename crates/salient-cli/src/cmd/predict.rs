@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use image::{GrayImage, RgbImage};
 use indicatif::{ProgressBar, ProgressStyle};
-use salient_data::{load_map, load_rgb8, resize_map, MapF32, Normalize};
-use salient_train::device::{describe, DeviceSpec};
+use salient_data::{load_map, load_rgb8, resize_map, MapF32};
 use salient_train::overlay::{map_to_u8, overlay, side_by_side};
-use salient_train::{InputSize, Overrides, Predictor};
+
+use crate::model_args::ModelArgs;
 
 /// Image extensions read from folders.
 const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp"];
@@ -44,49 +44,13 @@ pub struct Args {
     /// Folder of ground-truth maps (same stems): also write [image | GT | prediction] triptychs.
     #[arg(long, value_name = "DIR")]
     pub gt: Option<PathBuf>,
-    /// Network input size HxW (default: from the checkpoint's metadata).
-    #[arg(long, value_name = "HxW")]
-    pub size: Option<InputSize>,
-    /// imagenet or unit (default: from the checkpoint's metadata).
-    #[arg(long)]
-    pub normalize: Option<Normalize>,
-    /// cpu, cuda, cuda:N or auto.
-    #[arg(long, default_value = "auto")]
-    pub device: DeviceSpec,
-    /// Images per forward pass.
-    #[arg(long, default_value_t = 4)]
-    pub batch_size: usize,
+    #[command(flatten)]
+    pub model: ModelArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if args.batch_size == 0 {
-        bail!("--batch-size must be at least 1");
-    }
     let inputs = list_inputs(&args.input)?;
-    let device = args.device.open()?;
-    let predictor = Predictor::load(
-        &args.checkpoint,
-        Overrides {
-            size: args.size,
-            normalize: args.normalize,
-        },
-        &device,
-    )
-    .with_context(|| format!("loading {}", args.checkpoint.display()))?;
-    eprintln!(
-        "model input {} normalize {} on {}",
-        predictor.size(),
-        predictor.normalize(),
-        describe(&device)
-    );
-    if !predictor.defaulted.is_empty() {
-        eprintln!(
-            "note: the checkpoint has no {} metadata; using the seed's ({} {}); override with --size/--normalize",
-            predictor.defaulted.join(" or "),
-            predictor.size(),
-            predictor.normalize()
-        );
-    }
+    let predictor = args.model.load(&args.checkpoint)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
 
@@ -102,7 +66,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None
     };
     let mut failures: Vec<String> = Vec::new();
-    for chunk in inputs.chunks(args.batch_size) {
+    for chunk in inputs.chunks(args.model.batch_size) {
         let mut images = Vec::new();
         for path in chunk {
             match load_rgb8(path) {

@@ -5,6 +5,7 @@ use std::path::Path;
 use image::{GrayImage, Luma, Rgb, RgbImage};
 
 use super::{run, Args, BaselineArg, SplitArg};
+use crate::model_args::ModelArgs;
 
 const W: u32 = 16;
 const H: u32 = 12;
@@ -63,10 +64,12 @@ fn args(data: &Path, predictions: &Path, json: &Path) -> Args {
         data: data.to_path_buf(),
         split: SplitArg::Val,
         checkpoint: None,
-        size: None,
-        normalize: None,
-        device: "cpu".parse().unwrap(),
-        batch_size: 4,
+        model: ModelArgs {
+            size: None,
+            normalize: None,
+            device: "cpu".parse().unwrap(),
+            batch_size: 4,
+        },
         predictions: Some(predictions.to_path_buf()),
         metrics: None,
         json: Some(json.to_path_buf()),
