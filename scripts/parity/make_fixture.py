@@ -5,7 +5,7 @@ Pinned reference environment (the one the committed fixture was made with):
     python 3.11, torch==2.15.0 (run on CPU), torchvision==0.29.2, safetensors==0.8.0, numpy==2.4.6
 Rerun (from the repository root) with the project's reference venv:
     ~/.torch-ref/bin/python scripts/parity/make_fixture.py
-        -> rewrites crates/salient-model/tests/fixtures/parity.safetensors (~200 KB)
+        -> rewrites crates/salient-model/tests/fixtures/parity_reference.st (~200 KB)
     SALIENT_KEEP_CHECKPOINT=/tmp/rust.safetensors cargo test -p salient-model --test model checkpoint_round_trip
     ~/.torch-ref/bin/python scripts/parity/make_fixture.py --check-rust-checkpoint /tmp/rust.safetensors
         -> loads a checkpoint written by `SaliencyNet::save_checkpoint` into this PyTorch model with
@@ -56,7 +56,7 @@ HEAD_GAIN = 10.0
 EVAL_WEIGHT_MEAN = 0.0
 TRAIN_WEIGHT_MEAN = 1.0
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "crates", "salient-model", "tests",
-                       "fixtures", "parity.safetensors")
+                       "fixtures", "parity_reference.st")
 FROZEN = ("conv1", "bn1", "layer1", "layer2")
 # Tensors whose updated values (and gradients) the fixture records, sampled every `stride` elements.
 TRACKED = {

@@ -10,7 +10,7 @@ use salient_model::saliency_net_specs;
 /// The committed fixture, written by `scripts/parity/make_fixture.py`.
 pub const FIXTURE: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../salient-model/tests/fixtures/parity.safetensors"
+    "/../salient-model/tests/fixtures/parity_reference.st"
 );
 
 pub struct Fixture {
