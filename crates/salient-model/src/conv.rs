@@ -40,6 +40,27 @@ impl Conv2d {
     }
 }
 
+/// Bias-free transposed 2-D convolution (the decoder's upsampling), weight `(Cin, Cout, K, K)`.
+pub(crate) struct ConvTranspose2d {
+    weight: Tensor,
+    stride: usize,
+    padding: usize,
+}
+
+impl ConvTranspose2d {
+    pub fn new(store: &TensorStore, prefix: &str, stride: usize, padding: usize) -> Result<Self> {
+        Ok(Self {
+            weight: store.compute(&format!("{prefix}.weight"))?,
+            stride,
+            padding,
+        })
+    }
+
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        crate::kernels::conv_transpose2d(x, &self.weight, self.stride, self.padding)
+    }
+}
+
 /// Every `stride`-th row and column, starting at 0 (what a 1×1 convolution with that stride reads).
 fn subsample(x: &Tensor, stride: usize) -> Result<Tensor> {
     if stride == 1 {

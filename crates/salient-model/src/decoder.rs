@@ -4,7 +4,7 @@ use candle_core::Tensor;
 
 use crate::backbone::BackboneFeatures;
 use crate::batch_norm::BatchNorm2d;
-use crate::conv::Conv2d;
+use crate::conv::{Conv2d, ConvTranspose2d};
 use crate::profile::LapTimer;
 use crate::store::TensorStore;
 use crate::{Mode, ModelError};
@@ -51,20 +51,20 @@ impl ConvBlock {
 
 /// The seed's `Deconv(in, out, 4, 2, 1)`: ConvTranspose2d(bias=False) → BatchNorm2d → LeakyReLU(0.01).
 struct DeconvBlock {
-    weight: Tensor,
+    deconv: ConvTranspose2d,
     bn: BatchNorm2d,
 }
 
 impl DeconvBlock {
     fn new(store: &TensorStore, name: &str) -> candle_core::Result<Self> {
         Ok(Self {
-            weight: store.compute(&format!("{name}.0.weight"))?,
+            deconv: ConvTranspose2d::new(store, &format!("{name}.0"), 2, 1)?,
             bn: BatchNorm2d::new(store, &format!("{name}.1"))?,
         })
     }
 
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
-        let y = crate::kernels::conv_transpose2d(x, &self.weight, 2, 1)?;
+        let y = self.deconv.forward(x)?;
         Ok(leaky_relu(&self.bn.forward(&y, mode)?, DECONV_SLOPE)?)
     }
 }
