@@ -5,6 +5,7 @@ use candle_core::Tensor;
 use crate::batch_norm::BatchNorm2d;
 use crate::bottleneck::Bottleneck;
 use crate::conv::Conv2d;
+use crate::kernels::Activation;
 use crate::profile::LapTimer;
 use crate::spec::RESNET50_STAGES;
 use crate::store::TensorStore;
@@ -55,7 +56,9 @@ impl Backbone {
         mode: Mode,
         timer: &mut LapTimer,
     ) -> Result<BackboneFeatures, ModelError> {
-        let skip1 = self.bn1.forward(&self.conv1.forward(x)?, mode)?.relu()?;
+        let skip1 = self
+            .bn1
+            .forward(&self.conv1.forward(x)?, mode, Activation::RELU)?;
         timer.lap("stem");
         let mut y = crate::kernels::max_pool2d(&skip1, 3, 2, 1)?;
         timer.lap("maxpool");

@@ -6,6 +6,7 @@
 
 use candle_core::{Tensor, Var};
 
+use crate::kernels::{self, Activation};
 use crate::store::{Role, TensorStore};
 use crate::{Mode, ModelError};
 
@@ -35,47 +36,33 @@ impl BatchNorm2d {
         })
     }
 
-    pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
+    /// `act(bn(x))`: BatchNorm and the activation after it, fused on CPU.
+    pub fn forward(&self, x: &Tensor, mode: Mode, act: Activation) -> Result<Tensor, ModelError> {
         if mode == Mode::Train && self.trainable {
-            self.forward_batch_stats(x)
+            self.forward_batch_stats(x, act)
         } else {
-            Ok(self.forward_running_stats(x)?)
+            Ok(self.forward_running_stats(x, act)?)
         }
     }
 
-    /// `y = x * scale + shift` with `scale = w / sqrt(var + eps)`, `shift = b - mean * scale`.
-    fn forward_running_stats(&self, x: &Tensor) -> candle_core::Result<Tensor> {
-        let c = self.weight.dim(0)?;
+    /// `act(x * scale + shift)` with `scale = w / sqrt(var + eps)`, `shift = b - mean * scale`.
+    fn forward_running_stats(&self, x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
         let mean = self.running_mean.as_detached_tensor();
         let var = self.running_var.as_detached_tensor();
         let scale = (&self.weight * (var + EPS)?.sqrt()?.recip()?)?;
         let shift = (&self.bias - (mean * &scale)?)?;
-        x.broadcast_mul(&scale.reshape((1, c, 1, 1))?)?
-            .broadcast_add(&shift.reshape((1, c, 1, 1))?)
+        kernels::affine_act(x, &scale, &shift, act)
     }
 
-    fn forward_batch_stats(&self, x: &Tensor) -> Result<Tensor, ModelError> {
-        let (n, c, h, w) = x.dims4()?;
+    fn forward_batch_stats(&self, x: &Tensor, act: Activation) -> Result<Tensor, ModelError> {
+        let (n, _, h, w) = x.dims4()?;
         let count = n * h * w;
         if count < 2 {
             return Err(ModelError::BatchTooSmall(self.name.clone()));
         }
-        // (N, C, HW): reductions run over the contiguous last axis, then the batch axis.
-        let xs = x.reshape((n, c, h * w))?;
-        let mean = (xs.sum_keepdim(2)?.sum_keepdim(0)? / count as f64)?;
-        let centred = xs.broadcast_sub(&mean)?;
-        let var = (centred.sqr()?.sum_keepdim(2)?.sum_keepdim(0)? / count as f64)?;
-        let inv_std = (&var + EPS)?.sqrt()?.recip()?;
-        let scale = inv_std.broadcast_mul(&self.weight.reshape((1, c, 1))?)?;
-        let y = centred
-            .broadcast_mul(&scale)?
-            .broadcast_add(&self.bias.reshape((1, c, 1))?)?;
-        self.update_running_stats(
-            &mean.detach().flatten_all()?,
-            &var.detach().flatten_all()?,
-            count,
-        )?;
-        Ok(y.reshape((n, c, h, w))?)
+        let (y, mean, var) = kernels::batch_norm_train(x, &self.weight, &self.bias, EPS, act)?;
+        self.update_running_stats(&mean, &var, count)?;
+        Ok(y)
     }
 
     fn update_running_stats(

@@ -4,6 +4,7 @@ use candle_core::Tensor;
 
 use crate::batch_norm::BatchNorm2d;
 use crate::conv::Conv2d;
+use crate::kernels::Activation;
 use crate::store::TensorStore;
 use crate::{Mode, ModelError};
 
@@ -45,13 +46,19 @@ impl Bottleneck {
     }
 
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
-        let y = self.bn1.forward(&self.conv1.forward(x)?, mode)?.relu()?;
-        let y = self.bn2.forward(&self.conv2.forward(&y)?, mode)?.relu()?;
-        let y = self.bn3.forward(&self.conv3.forward(&y)?, mode)?;
+        let y = self
+            .bn1
+            .forward(&self.conv1.forward(x)?, mode, Activation::RELU)?;
+        let y = self
+            .bn2
+            .forward(&self.conv2.forward(&y)?, mode, Activation::RELU)?;
+        let y = self
+            .bn3
+            .forward(&self.conv3.forward(&y)?, mode, Activation::IDENTITY)?;
         let identity = match &self.downsample {
-            Some((conv, bn)) => bn.forward(&conv.forward(x)?, mode)?,
+            Some((conv, bn)) => bn.forward(&conv.forward(x)?, mode, Activation::IDENTITY)?,
             None => x.clone(),
         };
-        Ok((y + identity)?.relu()?)
+        Ok(crate::kernels::add_relu(&y, &identity)?)
     }
 }

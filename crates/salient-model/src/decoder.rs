@@ -5,6 +5,7 @@ use candle_core::Tensor;
 use crate::backbone::BackboneFeatures;
 use crate::batch_norm::BatchNorm2d;
 use crate::conv::{Conv2d, ConvTranspose2d};
+use crate::kernels::Activation;
 use crate::profile::LapTimer;
 use crate::store::TensorStore;
 use crate::{Mode, ModelError};
@@ -13,10 +14,6 @@ use crate::{Mode, ModelError};
 const CONV_SLOPE: f64 = 0.2;
 /// LeakyReLU slope of the seed's `Deconv` block (PyTorch's default).
 const DECONV_SLOPE: f64 = 0.01;
-
-fn leaky_relu(x: &Tensor, slope: f64) -> candle_core::Result<Tensor> {
-    x.maximum(&(x * slope)?)
-}
 
 /// The seed's `Conv(in, out, k, 1, p)`: Conv2d(bias=False) → BatchNorm2d → LeakyReLU(0.2) → Dropout.
 struct ConvBlock {
@@ -40,7 +37,8 @@ impl ConvBlock {
     }
 
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
-        let y = leaky_relu(&self.bn.forward(&self.conv.forward(x)?, mode)?, CONV_SLOPE)?;
+        let act = Activation::leaky_relu(CONV_SLOPE);
+        let y = self.bn.forward(&self.conv.forward(x)?, mode, act)?;
         if mode == Mode::Train && self.dropout > 0.0 {
             Ok(candle_nn::ops::dropout(&y, self.dropout)?)
         } else {
@@ -65,7 +63,8 @@ impl DeconvBlock {
 
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
         let y = self.deconv.forward(x)?;
-        Ok(leaky_relu(&self.bn.forward(&y, mode)?, DECONV_SLOPE)?)
+        self.bn
+            .forward(&y, mode, Activation::leaky_relu(DECONV_SLOPE))
     }
 }
 

@@ -8,9 +8,12 @@
 //!   convolutions with at most 4 output channels (the last layer) use direct shifted
 //!   multiply-adds instead, where a GEMM would degenerate into a matrix-vector product.
 //! - [`max_pool2d`]: PyTorch's padded max pooling with a first-maximum backward.
+//! - [`batch_norm_train`], [`affine_act`] and [`add_relu`]: BatchNorm fused with the activation
+//!   after it (batch statistics or a fixed per-channel affine map), and the residual join.
 //!
 //! Every kernel matches candle's reference op to float rounding, gradients included (tests below).
 
+mod bn_act;
 mod conv_ops;
 mod direct_conv;
 mod gemm_conv;
@@ -19,6 +22,8 @@ mod max_pool;
 #[cfg(test)]
 mod tests;
 
+pub use bn_act::Activation;
+use bn_act::{AddReluOp, AffineActOp, BatchNormTrainOp};
 use candle_core::{DType, Result, Tensor};
 use conv_ops::{ConvOp, Kind};
 use max_pool::{MaxPoolOp, Pool};
@@ -76,4 +81,73 @@ pub fn max_pool2d(x: &Tensor, kernel: usize, stride: usize, padding: usize) -> R
     } else {
         max_pool::composed(x, pool)
     }
+}
+
+/// Training-mode BatchNorm (batch statistics, biased variance) followed by `act`, for `x` of shape
+/// `(N, C, …)`: returns the output and the batch's per-channel mean and biased variance (detached).
+pub fn batch_norm_train(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    eps: f64,
+    act: Activation,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    if custom_cpu(x, Some(weight)) && bias.dtype() == x.dtype() {
+        let stats = std::sync::Arc::new(std::sync::Mutex::new(None));
+        let op = BatchNormTrainOp {
+            act,
+            eps,
+            stats: stats.clone(),
+        };
+        let y = x
+            .contiguous()?
+            .apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)?;
+        let Some(stats) = stats.lock().expect("stats lock").clone() else {
+            candle_core::bail!("batch norm: forward recorded no statistics");
+        };
+        let as_tensor = |v: Vec<f64>| Tensor::new(v, x.device())?.to_dtype(x.dtype());
+        Ok((y, as_tensor(stats.mean)?, as_tensor(stats.var)?))
+    } else {
+        bn_act::batch_norm_train_composed(x, weight, bias, eps, act)
+    }
+}
+
+/// `act(x · scale[c] + shift[c])` for `x` of shape `(N, C, …)`: BatchNorm with running statistics
+/// folded into `scale` and `shift`, then the activation.
+pub fn affine_act(x: &Tensor, scale: &Tensor, shift: &Tensor, act: Activation) -> Result<Tensor> {
+    if custom_cpu(x, Some(scale)) && shift.dtype() == x.dtype() {
+        x.contiguous()?.apply_op3(
+            &scale.contiguous()?,
+            &shift.contiguous()?,
+            AffineActOp { act },
+        )
+    } else {
+        let shape = per_channel_shape(x)?;
+        act.apply(
+            &x.broadcast_mul(&scale.reshape(shape.as_slice())?)?
+                .broadcast_add(&shift.reshape(shape.as_slice())?)?,
+        )
+    }
+}
+
+/// `relu(a + b)`, the residual join of a bottleneck block.
+pub fn add_relu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if custom_cpu(a, Some(b)) {
+        a.contiguous()?.apply_op2(&b.contiguous()?, AddReluOp)
+    } else {
+        (a + b)?.relu()
+    }
+}
+
+/// `(1, C, 1, …)` for broadcasting a per-channel vector over `x`.
+fn per_channel_shape(x: &Tensor) -> Result<Vec<usize>> {
+    let mut shape = vec![1; x.rank()];
+    if x.rank() < 2 {
+        candle_core::bail!(
+            "per-channel op: input must be (N, C, ...), got {:?}",
+            x.dims()
+        );
+    }
+    shape[1] = x.dim(1)?;
+    Ok(shape)
 }
