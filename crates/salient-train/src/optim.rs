@@ -9,6 +9,8 @@
 //! A parameter without a gradient in a step is left alone (PyTorch skips it too); the step counter
 //! is shared by all parameters.
 
+mod cpu;
+
 use std::collections::HashMap;
 
 use candle_core::backprop::GradStore;
@@ -95,11 +97,11 @@ impl Adam {
         let params = vars
             .into_iter()
             .map(|(name, var)| {
-                let zeros = var.as_tensor().zeros_like()?;
+                // Two allocations: the CPU step updates each moment in place.
                 Ok(ParamState {
                     name,
-                    m: zeros.clone(),
-                    v: zeros,
+                    m: var.as_tensor().zeros_like()?,
+                    v: var.as_tensor().zeros_like()?,
                     var,
                 })
             })
@@ -135,16 +137,34 @@ impl Adam {
         let t = self.step as i32;
         let step_size = c.lr / (1.0 - c.beta1.powi(t));
         let bias_correction2_sqrt = (1.0 - c.beta2.powi(t)).sqrt();
+        let decoupled = c.decoupled_weight_decay;
+        let constants = cpu::StepConstants {
+            beta1: c.beta1,
+            beta2: c.beta2,
+            eps: c.eps,
+            step_size,
+            bias_correction2_sqrt,
+            l2: if decoupled { 0.0 } else { c.weight_decay },
+            decay_factor: if decoupled {
+                1.0 - c.lr * c.weight_decay
+            } else {
+                1.0
+            },
+        };
         for p in &mut self.params {
             let Some(grad) = grads.get(p.var.as_tensor()) else {
                 continue;
             };
             let param = p.var.as_detached_tensor();
+            if cpu::supported(&param, grad) {
+                cpu::step(&param, grad, &p.m, &p.v, constants)?;
+                continue;
+            }
             let mut grad = grad.detach();
             let mut param_now = param.clone();
             if c.weight_decay != 0.0 {
-                if c.decoupled_weight_decay {
-                    param_now = param.affine(1.0 - c.lr * c.weight_decay, 0.0)?;
+                if decoupled {
+                    param_now = param.affine(constants.decay_factor, 0.0)?;
                 } else {
                     grad = (grad + param.affine(c.weight_decay, 0.0)?)?;
                 }
@@ -170,8 +190,9 @@ impl Adam {
             Tensor::new(&[self.step as f64], &device)?,
         )];
         for p in &self.params {
-            out.push((format!("m.{}", p.name), p.m.clone()));
-            out.push((format!("v.{}", p.name), p.v.clone()));
+            // Copies: the CPU step updates the moments in place.
+            out.push((format!("m.{}", p.name), p.m.copy()?));
+            out.push((format!("v.{}", p.name), p.v.copy()?));
         }
         Ok(out)
     }
@@ -191,7 +212,8 @@ impl Adam {
                     found: t.dims().to_vec(),
                 });
             }
-            Ok(t.to_dtype(like.dtype())?.to_device(like.device())?)
+            // A copy: the CPU step updates the moments in place, never the caller's tensors.
+            Ok(t.to_dtype(like.dtype())?.to_device(like.device())?.copy()?)
         };
         let step_tensor = map
             .get(STATE_STEP)
