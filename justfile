@@ -29,12 +29,19 @@ train *args:
     fi
     cargo build --release -p salient-cli "${features[@]}"
     salient="$target/release/salient"
-    data=""; out=""; init=""; prev=""
+    data=""; out=""; init=""; device=""; precision=""; prev=""
     for a in "$@"; do
-        case "$prev" in --data) data="$a";; --out) out="$a";; --backbone-init) init="$a";; esac
-        case "$a" in --data=*) data="${a#--data=}";; --out=*) out="${a#--out=}";; --backbone-init=*) init="${a#--backbone-init=}";; esac
+        case "$prev" in --data) data="$a";; --out) out="$a";; --backbone-init) init="$a";;
+            --device) device="$a";; --precision) precision="$a";; esac
+        case "$a" in --data=*) data="${a#--data=}";; --out=*) out="${a#--out=}";;
+            --backbone-init=*) init="${a#--backbone-init=}";; --device=*) device="${a#--device=}";;
+            --precision=*) precision="${a#--precision=}";; esac
         prev="$a"
     done
+    # evaluation and overlays run on the device and in the precision training used
+    run_args=()
+    [ -z "$device" ] || run_args+=(--device "$device")
+    [ -z "$precision" ] || run_args+=(--precision "$precision")
     if [ -z "$data" ]; then
         data=data/sample
         if [ ! -d "$data" ]; then
@@ -57,9 +64,9 @@ train *args:
     "$salient" train "$@"
     ckpt="$out/checkpoints/best.safetensors"
     [ -f "$ckpt" ] || ckpt="$out/checkpoints/last.safetensors"
-    "$salient" eval --checkpoint "$ckpt" --data "$data" --split val --json "$out/eval.json"
+    "$salient" eval --checkpoint "$ckpt" --data "$data" --split val --json "$out/eval.json" "${run_args[@]}"
     if [ -d "$data/images/val" ]; then imgs="$data/images/val"; maps="$data/maps/val"
     elif [ -d "$data/image/val" ]; then imgs="$data/image/val"; maps="$data/mask/val"
     else imgs="$data/stimuli"; maps="$data/saliency"; fi
-    "$salient" predict --checkpoint "$ckpt" --input "$imgs" --gt "$maps" --overlay --out "$out/overlays"
+    "$salient" predict --checkpoint "$ckpt" --input "$imgs" --gt "$maps" --overlay --out "$out/overlays" "${run_args[@]}"
     echo "just train: done. Run directory: $out (checkpoints, metrics.jsonl, loss.png, metrics.png, eval.json, overlays/)"

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use anyhow::{bail, Context};
 use salient_data::Normalize;
+use salient_model::Precision;
 use salient_train::device::{describe, DeviceSpec};
 use salient_train::{InputSize, Overrides, Predictor};
 
@@ -19,6 +20,9 @@ pub struct ModelArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,
+    /// Convolution precision: f32 (any device), bf16 or f16 (CUDA only).
+    #[arg(long, default_value = "f32")]
+    pub precision: Precision,
     /// Images per forward pass.
     #[arg(long, default_value_t = 4)]
     pub batch_size: usize,
@@ -26,23 +30,27 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     /// Loads `checkpoint` with these overrides on the asked device, and says what it runs with
-    /// (and which settings fell back to the seed's for want of metadata).
+    /// (and which settings fell back to the seed's for want of metadata). A precision the device
+    /// cannot run is refused before the checkpoint is read.
     pub fn load(&self, checkpoint: &Path) -> anyhow::Result<Predictor> {
         if self.batch_size == 0 {
             bail!("--batch-size must be at least 1");
         }
         let device = self.device.open()?;
+        self.precision.check_device(&device)?;
         let overrides = Overrides {
             size: self.size,
             normalize: self.normalize,
+            precision: self.precision,
         };
         let predictor = Predictor::load(checkpoint, overrides, &device)
             .with_context(|| format!("loading {}", checkpoint.display()))?;
         eprintln!(
-            "model input {} normalize {} on {}",
+            "model input {} normalize {} on {}, precision {}",
             predictor.size(),
             predictor.normalize(),
-            describe(&device)
+            describe(&device),
+            self.precision
         );
         if !predictor.defaulted.is_empty() {
             eprintln!(
@@ -53,5 +61,40 @@ impl ModelArgs {
             );
         }
         Ok(predictor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        model: ModelArgs,
+    }
+
+    #[test]
+    fn precision_flag_parses_and_defaults_to_f32() {
+        let cli = Cli::try_parse_from(["salient"]).unwrap();
+        assert_eq!(cli.model.precision, Precision::F32);
+        let cli = Cli::try_parse_from(["salient", "--precision", "bf16"]).unwrap();
+        assert_eq!(cli.model.precision, Precision::Bf16);
+        assert!(Cli::try_parse_from(["salient", "--precision", "fp8"]).is_err());
+    }
+
+    /// Refused on the CPU before the checkpoint is even opened (it does not exist here).
+    #[test]
+    fn half_precision_on_the_cpu_is_refused_first() {
+        let cli =
+            Cli::try_parse_from(["salient", "--device", "cpu", "--precision", "f16"]).unwrap();
+        let e = cli
+            .model
+            .load(Path::new("no/such/checkpoint.safetensors"))
+            .err()
+            .expect("f16 on the CPU is refused")
+            .to_string();
+        assert!(e.contains("precision f16 needs a CUDA device"), "{e}");
     }
 }

@@ -1,9 +1,15 @@
 //! What a network is built with, and which mode a forward pass runs in.
 
-use crate::{FreezePolicy, ModelError};
+use crate::{FreezePolicy, ModelError, Precision};
 
 /// Build-time choices for [`crate::SaliencyNet`]. The default is the seed's: `layer2` frozen, no
-/// dropout.
+/// dropout, f32 throughout.
+///
+/// The compute precision lives here, beside the other choices of how the network runs, rather than
+/// in a constructor argument: every path that builds a network (fresh, from a checkpoint, resumed)
+/// already takes a `ModelConfig`, and `#[serde(default)]` keeps configs written before it existed
+/// loading as f32. It is not a property of the weights (always f32): a checkpoint trained in bf16
+/// predicts in f32 and vice versa.
 #[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct ModelConfig {
@@ -11,6 +17,8 @@ pub struct ModelConfig {
     pub freeze: FreezePolicy,
     /// Dropout probability after each decoder `Conv` block (train mode only; the seed uses 0).
     pub dropout: f32,
+    /// Dtype of the convolutions and 1×1 matrix products; everything else stays f32.
+    pub precision: Precision,
 }
 
 impl ModelConfig {

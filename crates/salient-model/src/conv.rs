@@ -4,15 +4,23 @@
 //! per image (after subsampling for stride 2): the forward avoids an im2col copy and, more
 //! important, the backward is two matrix products instead of candle's generic transposed-convolution
 //! loop. Larger kernels use [`crate::kernels::conv2d`].
+//!
+//! Both layers compute in the store's [`Precision`]: below f32 they cast the input and a fresh copy
+//! of the f32 weight down for the product and the output back to the input's dtype, so everything
+//! around them (BatchNorm, activations, the optimiser) stays f32 and the gradient of the cast carries
+//! the weight's gradient back to f32. The cast happens at every forward, never at construction: the
+//! weight handle shares storage with a variable the optimiser updates in place.
 
 use candle_core::{Result, Tensor};
 
 use crate::store::TensorStore;
+use crate::Precision;
 
 pub(crate) struct Conv2d {
     weight: Tensor,
     stride: usize,
     padding: usize,
+    precision: Precision,
 }
 
 impl Conv2d {
@@ -21,21 +29,28 @@ impl Conv2d {
             weight: store.compute(&format!("{prefix}.weight"))?,
             stride,
             padding,
+            precision: store.precision(),
         })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let (out_ch, in_ch, kh, kw) = self.weight.dims4()?;
+        in_precision(self.precision, x, &self.weight, |x, weight| {
+            self.forward_same_dtype(x, weight)
+        })
+    }
+
+    fn forward_same_dtype(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+        let (out_ch, in_ch, kh, kw) = weight.dims4()?;
         let (_, _, h, w) = x.dims4()?;
         let pointwise = kh == 1 && kw == 1 && self.padding == 0;
         if pointwise && h % self.stride == 0 && w % self.stride == 0 {
             let x = subsample(x, self.stride)?;
             let (n, _, h, w) = x.dims4()?;
             let cols = x.reshape((n, in_ch, h * w))?;
-            let weight = self.weight.reshape((out_ch, in_ch))?.broadcast_left(n)?;
+            let weight = weight.reshape((out_ch, in_ch))?.broadcast_left(n)?;
             weight.matmul(&cols)?.reshape((n, out_ch, h, w))
         } else {
-            crate::kernels::conv2d(x, &self.weight, self.stride, self.padding)
+            crate::kernels::conv2d(x, weight, self.stride, self.padding)
         }
     }
 }
@@ -45,6 +60,7 @@ pub(crate) struct ConvTranspose2d {
     weight: Tensor,
     stride: usize,
     padding: usize,
+    precision: Precision,
 }
 
 impl ConvTranspose2d {
@@ -53,12 +69,30 @@ impl ConvTranspose2d {
             weight: store.compute(&format!("{prefix}.weight"))?,
             stride,
             padding,
+            precision: store.precision(),
         })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        crate::kernels::conv_transpose2d(x, &self.weight, self.stride, self.padding)
+        in_precision(self.precision, x, &self.weight, |x, weight| {
+            crate::kernels::conv_transpose2d(x, weight, self.stride, self.padding)
+        })
     }
+}
+
+/// `op(x, weight)` computed in `precision`'s dtype, its result in `x`'s dtype. A no-op wrapper when
+/// both already have that dtype (f32 runs pay nothing).
+fn in_precision(
+    precision: Precision,
+    x: &Tensor,
+    weight: &Tensor,
+    op: impl FnOnce(&Tensor, &Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let dtype = precision.dtype();
+    if x.dtype() == dtype && weight.dtype() == dtype {
+        return op(x, weight);
+    }
+    op(&x.to_dtype(dtype)?, &weight.to_dtype(dtype)?)?.to_dtype(x.dtype())
 }
 
 /// Every `stride`-th row and column, starting at 0 (what a 1×1 convolution with that stride reads).
@@ -77,7 +111,7 @@ fn subsample(x: &Tensor, stride: usize) -> Result<Tensor> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use candle_core::{Device, Tensor};
+    use candle_core::{DType, Device, Tensor, Var};
 
     #[test]
     fn pointwise_path_matches_candle_conv2d() -> Result<()> {
@@ -89,6 +123,7 @@ mod tests {
                 weight: w.clone(),
                 stride,
                 padding: 0,
+                precision: Precision::F32,
             };
             let ours = conv.forward(&x)?;
             let reference = x.conv2d(&w, 0, stride, 1, 1)?;
@@ -96,6 +131,111 @@ mod tests {
             let diff = (ours - reference)?.abs()?.max_all()?.to_scalar::<f32>()?;
             assert!(diff < 1e-4, "stride {stride}: diff {diff}");
         }
+        Ok(())
+    }
+
+    /// `||a - b|| / ||b||`.
+    fn relative_error(a: &Tensor, b: &Tensor) -> Result<f32> {
+        let diff = (a - b)?.sqr()?.sum_all()?.sqrt()?.to_scalar::<f32>()?;
+        let norm = b.sqr()?.sum_all()?.sqrt()?.to_scalar::<f32>()?;
+        Ok(diff / norm)
+    }
+
+    /// Output and weight gradient of `forward` with a tracked f32 weight `w` in `precision`
+    /// (the loss is `sum(y * r)`, so every output element matters).
+    fn output_and_weight_grad(
+        w: &Tensor,
+        r: &Tensor,
+        precision: Precision,
+        forward: impl Fn(&Tensor, Precision) -> Result<Tensor>,
+    ) -> Result<(Tensor, Tensor)> {
+        let var = Var::from_tensor(w)?;
+        let y = forward(var.as_tensor(), precision)?;
+        let grads = (&y * r)?.sum_all()?.backward()?;
+        let grad = grads
+            .get(var.as_tensor())
+            .expect("the f32 weight gets a gradient")
+            .clone();
+        Ok((y, grad))
+    }
+
+    /// Half-precision compute through both layers and all three paths (1×1 product, candle's conv,
+    /// candle's transposed conv): f32 output and f32 weight gradient, within half rounding of f32's.
+    /// f16 stands in for bf16 here because candle's CPU backend multiplies f16 but not bf16 (the
+    /// network refuses both on the CPU; `bf16_cast_plumbing` covers bf16's casts).
+    #[test]
+    fn half_compute_stays_close_to_f32_and_trains_the_f32_weight() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (2, 16, 8, 8), &dev)?;
+        let cases: [(&str, Vec<usize>, usize, usize, bool); 3] = [
+            ("1x1 stride 2", vec![8, 16, 1, 1], 2, 0, false),
+            ("3x3", vec![8, 16, 3, 3], 1, 1, false),
+            ("transposed 4x4", vec![16, 8, 4, 4], 2, 1, true),
+        ];
+        for (name, shape, stride, padding, transposed) in cases {
+            let w = Tensor::randn(0f32, 0.1, shape.as_slice(), &dev)?;
+            let forward = |weight: &Tensor, precision| {
+                if transposed {
+                    let conv = ConvTranspose2d {
+                        weight: weight.clone(),
+                        stride,
+                        padding,
+                        precision,
+                    };
+                    conv.forward(&x)
+                } else {
+                    let conv = Conv2d {
+                        weight: weight.clone(),
+                        stride,
+                        padding,
+                        precision,
+                    };
+                    conv.forward(&x)
+                }
+            };
+            let r = Tensor::randn(0f32, 1.0, forward(&w, Precision::F32)?.dims(), &dev)?;
+            let (y32, g32) = output_and_weight_grad(&w, &r, Precision::F32, forward)?;
+            let (y16, g16) = output_and_weight_grad(&w, &r, Precision::F16, forward)?;
+            assert_eq!(
+                (y16.dtype(), g16.dtype()),
+                (DType::F32, DType::F32),
+                "{name}"
+            );
+            assert_eq!(y16.dims(), y32.dims(), "{name}");
+            let (ey, eg) = (relative_error(&y16, &y32)?, relative_error(&g16, &g32)?);
+            // f16 keeps 11 significant bits (relative step 2^-11 ≈ 0.05%); bf16's 8 would pass 1e-2.
+            assert!(ey < 1e-2 && eg < 1e-2, "{name}: output {ey}, gradient {eg}");
+            assert!(
+                ey > 0.0,
+                "{name}: f16 gave f32's exact output: no cast happened"
+            );
+        }
+        Ok(())
+    }
+
+    /// bf16: the operation sees bf16 operands, the caller gets f32 back, and the gradient reaches the
+    /// f32 weight through both casts (bf16-rounded, so not equal to the exact one).
+    #[test]
+    fn bf16_cast_plumbing() -> Result<()> {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 4, 4), &dev)?;
+        let w = Var::from_tensor(&Tensor::randn(0f32, 1.0, (1, 3, 1, 1), &dev)?)?;
+        let y = in_precision(Precision::Bf16, &x, w.as_tensor(), |x, w| {
+            assert_eq!((x.dtype(), w.dtype()), (DType::BF16, DType::BF16));
+            x.broadcast_mul(w)
+        })?;
+        assert_eq!(y.dtype(), DType::F32);
+        let exact = x.broadcast_mul(w.as_tensor())?;
+        let e = relative_error(&y, &exact)?;
+        assert!(e > 0.0 && e < 1e-2, "bf16 output error {e}");
+        let grads = y.sum_all()?.backward()?;
+        let grad = grads
+            .get(w.as_tensor())
+            .expect("the f32 weight gets a gradient");
+        assert_eq!(grad.dtype(), DType::F32);
+        let exact_grad = x.sum_keepdim(0)?.sum_keepdim(2)?.sum_keepdim(3)?;
+        let e = relative_error(grad, &exact_grad)?;
+        assert!(e < 1e-2, "bf16 gradient error {e}");
         Ok(())
     }
 }

@@ -18,8 +18,11 @@
 //!
 //! Modules, one job each: [`spec`] (every tensor's name and shape), `init` (PyTorch's initial
 //! values), `store` (tensor storage and freeze roles), `batch_norm`, `conv`, `bottleneck`,
-//! `backbone`, `decoder`, `net` ([`SaliencyNet`]), `checkpoint` (safetensors I/O, [`CheckpointMeta`]),
-//! [`freeze`], [`kernels`].
+//! `backbone`, `decoder`, `net` ([`SaliencyNet`]), `precision` ([`Precision`]), `checkpoint`
+//! (safetensors I/O, [`CheckpointMeta`]), [`freeze`], [`kernels`].
+//!
+//! Mixed precision on CUDA: with [`ModelConfig::precision`] `bf16` or `f16` the convolutions compute
+//! in that dtype while weights, BatchNorm and optimiser state stay f32; the CPU accepts only `f32`.
 //!
 //! One deliberate difference from the seed: frozen parts are constants whose BatchNorm always runs on
 //! running statistics, even in train mode (the seed's frozen BatchNorm kept updating them).
@@ -36,6 +39,7 @@ pub mod freeze;
 mod init;
 pub mod kernels;
 mod net;
+mod precision;
 mod profile;
 pub mod spec;
 mod store;
@@ -48,5 +52,6 @@ pub use config::{Mode, ModelConfig};
 pub use error::ModelError;
 pub use freeze::FreezePolicy;
 pub use net::{ParamCounts, SaliencyNet, INPUT_MULTIPLE};
+pub use precision::Precision;
 pub use profile::BlockTimes;
 pub use spec::{decoder_specs, resnet50_backbone_specs, saliency_net_specs};

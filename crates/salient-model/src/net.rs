@@ -49,11 +49,12 @@ impl SaliencyNet {
         device: &Device,
     ) -> Result<Self, ModelError> {
         cfg.validate()?;
+        cfg.precision.check_device(device)?;
         let tensors = tensors
             .into_iter()
             .map(|(n, t)| Ok((n, t.to_dtype(DType::F32)?.to_device(device)?.contiguous()?)))
             .collect::<candle_core::Result<Vec<_>>>()?;
-        let store = TensorStore::new(tensors, cfg.freeze)?;
+        let store = TensorStore::new(tensors, cfg.freeze, cfg.precision)?;
         let backbone = Backbone::new(&store)?;
         let decoder = Decoder::new(&store, cfg.dropout)?;
         Ok(Self {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use candle_core::{Result, Tensor, Var};
 
 use crate::spec::is_buffer;
-use crate::FreezePolicy;
+use crate::{FreezePolicy, Precision};
 
 /// What a tensor is to training.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,11 +32,18 @@ pub(crate) struct Slot {
 pub(crate) struct TensorStore {
     slots: Vec<Slot>,
     index: HashMap<String, usize>,
+    /// What the convolutions built from this store compute in (they read it from here, so that the
+    /// layers between the network and the convolutions need not carry it).
+    precision: Precision,
 }
 
 impl TensorStore {
     /// One slot per `(name, tensor)`, with its role decided by the freeze policy.
-    pub fn new(tensors: Vec<(String, Tensor)>, freeze: FreezePolicy) -> Result<Self> {
+    pub fn new(
+        tensors: Vec<(String, Tensor)>,
+        freeze: FreezePolicy,
+        precision: Precision,
+    ) -> Result<Self> {
         let mut slots = Vec::with_capacity(tensors.len());
         let mut index = HashMap::with_capacity(tensors.len());
         for (name, tensor) in tensors {
@@ -54,7 +61,15 @@ impl TensorStore {
                 role,
             });
         }
-        Ok(Self { slots, index })
+        Ok(Self {
+            slots,
+            index,
+            precision,
+        })
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     pub fn slots(&self) -> &[Slot] {

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use salient_data::Normalize;
-use salient_model::FreezePolicy;
+use salient_model::{FreezePolicy, Precision};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
@@ -191,6 +191,9 @@ pub struct TrainConfig {
     pub max_steps: Option<u64>,
     /// Device: `cpu`, `cuda`, `cuda:N` or `auto` (CUDA when built with it and present).
     pub device: String,
+    /// Compute precision of the convolutions: `f32` (default, any device), `bf16` or `f16` (CUDA
+    /// only; weights, BatchNorm and optimiser state stay f32).
+    pub precision: Precision,
     /// Skip unreadable or mismatched pairs (and list them) instead of stopping.
     pub skip_bad: bool,
     /// Also keep `epoch-N.safetensors` every N epochs (0 = only `best` and `last`).
@@ -234,6 +237,7 @@ impl Default for TrainConfig {
             seed: 0,
             max_steps: None,
             device: "auto".to_string(),
+            precision: Precision::F32,
             skip_bad: false,
             checkpoint_every: 0,
             best_by: BestBy::Cc,
@@ -352,9 +356,13 @@ mod tests {
 
     #[test]
     fn toml_round_trip_and_partial_files() {
-        let c = TrainConfig::from_toml_str("epochs = 2\nsize = \"64x96\"\nloss = \"kld+0.5cc\"\n")
-            .unwrap();
+        let c = TrainConfig::from_toml_str(
+            "epochs = 2\nsize = \"64x96\"\nloss = \"kld+0.5cc\"\nprecision = \"bf16\"\n",
+        )
+        .unwrap();
         assert_eq!(c.epochs, 2);
+        assert_eq!(c.precision, Precision::Bf16);
+        assert!(c.to_toml().contains("precision = \"bf16\""));
         assert_eq!(
             c.size,
             InputSize {
@@ -377,6 +385,8 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("multiples of 32"));
+        let e = TrainConfig::from_toml_str("precision = \"fp8\"\n").unwrap_err();
+        assert!(e.to_string().contains("fp8"), "{e}");
         let e = TrainConfig::from_toml_str("loss = \"mse+foo\"\n").unwrap_err();
         assert!(e.to_string().contains("foo"), "{e}");
         assert!("12y3".parse::<InputSize>().is_err());

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use candle_core::{DType, Device, Tensor};
 use salient_data::{prepare_image, resize_map, MapF32, Normalize, RgbImage};
-use salient_model::{Mode, ModelConfig, SaliencyNet};
+use salient_model::{Mode, ModelConfig, Precision, SaliencyNet};
 
 use crate::config::InputSize;
 use crate::error::TrainError;
@@ -18,11 +18,14 @@ pub const SEED_SIZE: InputSize = InputSize {
 };
 pub const SEED_NORMALIZE: Normalize = Normalize::Unit;
 
-/// What the caller may impose over the checkpoint's metadata.
+/// What the caller may impose over the checkpoint's metadata, and how to compute.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Overrides {
     pub size: Option<InputSize>,
     pub normalize: Option<Normalize>,
+    /// Compute precision of the convolutions (a choice of the run, not of the checkpoint, whose
+    /// weights are f32 whatever they were trained in). Half precisions need a CUDA device.
+    pub precision: Precision,
 }
 
 /// A loaded model ready to predict.
@@ -37,13 +40,18 @@ pub struct Predictor {
 
 impl Predictor {
     /// Loads `checkpoint` (seed naming); size and normalisation from overrides, else from the
-    /// checkpoint's metadata, else the seed's (listed in `defaulted`).
+    /// checkpoint's metadata, else the seed's (listed in `defaulted`); computing in
+    /// `overrides.precision`.
     pub fn load(
         checkpoint: &Path,
         overrides: Overrides,
         device: &Device,
     ) -> Result<Self, TrainError> {
-        let (net, meta) = SaliencyNet::load_checkpoint(checkpoint, ModelConfig::default(), device)
+        let cfg = ModelConfig {
+            precision: overrides.precision,
+            ..ModelConfig::default()
+        };
+        let (net, meta) = SaliencyNet::load_checkpoint(checkpoint, cfg, device)
             .map_err(|e| TrainError::Model(e.to_string()))?;
         let mut defaulted = Vec::new();
         let size = match overrides.size {

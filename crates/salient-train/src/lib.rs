@@ -15,7 +15,8 @@
 //! - [`source`]: what the loop needs from a dataset, and its adapter over salient-data's loader;
 //! - [`inference`]: [`inference::Predictor`], maps at the original image size from a checkpoint;
 //! - [`overlay`]: OpenCV-exact JET heatmaps, `addWeighted` blending and the seed's triptych;
-//! - [`device`]: `cpu` / `cuda[:N]` / `auto`.
+//! - [`device`]: `cpu` / `cuda[:N]` / `auto`; [`TrainConfig::precision`] and
+//!   [`inference::Overrides::precision`] choose the convolutions' dtype (`salient_model::Precision`).
 
 pub mod atomic;
 pub mod clip;

@@ -105,6 +105,7 @@ pub fn train(
     let model_cfg = ModelConfig {
         freeze: cfg.freeze,
         dropout: cfg.dropout as f32,
+        precision: cfg.precision,
     };
     let loss_spec = &cfg.loss;
 

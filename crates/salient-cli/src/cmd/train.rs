@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use salient_data::{describe_skipped, Normalize};
-use salient_model::FreezePolicy;
+use salient_model::{FreezePolicy, Precision};
 use salient_train::device::{describe, DeviceSpec};
 use salient_train::source::{dataset_sources, BatchSource};
 use salient_train::{
@@ -63,6 +63,10 @@ pub struct Args {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long)]
     pub device: Option<String>,
+    /// Convolution precision: f32 (any device), bf16 or f16 (CUDA only; weights and Adam state stay
+    /// f32).
+    #[arg(long)]
+    pub precision: Option<Precision>,
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
@@ -115,6 +119,7 @@ impl Args {
             normalize,
             seed,
             device,
+            precision,
             weight_decay,
             schedule,
             best_by,
@@ -172,15 +177,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 
     let device_spec: DeviceSpec = cfg.device.parse()?;
     let device = device_spec.open()?;
+    cfg.precision.check_device(&device)?;
     let mut progress = TrainProgress::new(args.quiet);
     progress.line(&format!(
-        "device: {} (asked: {device_spec}{})",
+        "device: {} (asked: {device_spec}{}), precision {}",
         describe(&device),
         if cfg!(feature = "cuda") {
             ", CUDA build"
         } else {
             ", CPU-only build"
-        }
+        },
+        cfg.precision
     ));
 
     let sources = dataset_sources(&cfg)?;

@@ -68,6 +68,7 @@ fn args(data: &Path, predictions: &Path, json: &Path) -> Args {
             size: None,
             normalize: None,
             device: "cpu".parse().unwrap(),
+            precision: Default::default(),
             batch_size: 4,
         },
         predictions: Some(predictions.to_path_buf()),
