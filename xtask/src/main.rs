@@ -37,6 +37,7 @@ enum Bench {
 }
 
 fn main() -> anyhow::Result<()> {
+    salient_model::alloc::tune_allocator();
     let cli = Cli::parse();
     match cli.command {
         Command::FetchWeights(args) => fetch_weights::run(args),

@@ -30,6 +30,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
+    salient_model::alloc::tune_allocator();
     let cli = Cli::parse();
     match cli.command {
         Command::Train(args) => cmd::train::run(*args),

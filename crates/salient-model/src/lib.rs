@@ -16,7 +16,7 @@
 //! # Ok::<(), salient_model::ModelError>(())
 //! ```
 //!
-//! Modules, one job each: [`spec`] (every tensor's name and shape), `init` (PyTorch's initial
+//! Modules, one job each: [`alloc`] (allocator settings for candle's CPU buffers), [`spec`] (every tensor's name and shape), `init` (PyTorch's initial
 //! values), `store` (tensor storage and freeze roles), `batch_norm`, `conv`, `bottleneck`,
 //! `backbone`, `decoder`, `net` ([`SaliencyNet`]), `precision` ([`Precision`]), `checkpoint`
 //! (safetensors I/O, [`CheckpointMeta`]), [`freeze`], [`kernels`].
@@ -27,6 +27,7 @@
 //! One deliberate difference from the seed: frozen parts are constants whose BatchNorm always runs on
 //! running statistics, even in train mode (the seed's frozen BatchNorm kept updating them).
 
+pub mod alloc;
 mod backbone;
 mod batch_norm;
 mod bottleneck;
