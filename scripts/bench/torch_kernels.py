@@ -6,6 +6,8 @@ Rerun, back to back with the Rust bench on the same machine:
     ~/.torch-ref/bin/python scripts/bench/torch_kernels.py --threads 2
     cargo xtask bench kernels --threads 2
 
+On a busy machine, compare CPU time on one thread instead (`--threads 1 --cpu-time` for both).
+
 Columns: forward and forward+backward (gradients of input and weight) in GFLOP/s, max pooling in ms.
 """
 import argparse
@@ -54,14 +56,18 @@ def apply(op, x, w, k, s, p):
     return F.max_pool2d(x, k, s, p)
 
 
-def timed(reps, f):
+def timed(reps, f, cpu=False):
+    """Median wall seconds per call, or with `cpu` the mean process CPU seconds per call."""
     f()
     times = []
     start = time.perf_counter()
+    cpu_start = time.process_time()
     while len(times) < reps or (time.perf_counter() - start < 0.3 and len(times) < 50):
         t = time.perf_counter()
         f()
         times.append(time.perf_counter() - t)
+    if cpu:
+        return (time.process_time() - cpu_start) / len(times)
     return statistics.median(times)
 
 
@@ -76,11 +82,13 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--filter", default=None)
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="mean process CPU time instead of median wall time (use with --threads 1)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
     print(f"torch {torch.__version__}: batch {a.batch} size {a.size} threads {a.threads} "
-          "(GFLOP/s; max pooling in ms)")
+          f"(GFLOP/s of {'CPU' if a.cpu_time else 'wall'} time; max pooling in ms)")
     print(f"{'op':<28} {'fwd torch':>10} {'f+b torch':>12}")
     for name, op, (cin, cout), div, (k, s, p) in CASES:
         if a.filter and a.filter not in name:
@@ -96,7 +104,7 @@ def main():
             w = torch.randn(cin, cout, k, k) * 0.05
         fl = flops(op, cin, cout, a.batch, side, k, s, p)
         with torch.no_grad():
-            fwd = timed(a.reps, lambda: apply(op, x, w, k, s, p))
+            fwd = timed(a.reps, lambda: apply(op, x, w, k, s, p), a.cpu_time)
         xg = x.clone().requires_grad_(True)
         wg = w.clone().requires_grad_(True) if w is not None else None
 
@@ -106,7 +114,7 @@ def main():
                 wg.grad = None
             apply(op, xg, wg, k, s, p).sum().backward()
 
-        both = timed(a.reps, step)
+        both = timed(a.reps, step, a.cpu_time)
         print(f"{name:<28} {cell(fwd, fl):>10} {cell(both, 3 * fl):>12}")
 
 

@@ -24,6 +24,24 @@ pub struct Args {
     /// Minimum timed repetitions per measurement (the median is reported).
     #[arg(long, default_value_t = 3)]
     reps: usize,
+    /// Skip candle's ops (faster when comparing ours with PyTorch).
+    #[arg(long)]
+    no_candle: bool,
+    /// Time by the CPU time of all the process's threads (mean per call) instead of the median
+    /// wall time: robust on a busy machine, meaningful with `--threads 1` (idle workers spin).
+    #[arg(long)]
+    cpu_time: bool,
+}
+
+/// Seconds the process's threads have run on a CPU (Linux `/proc/self/task/*/schedstat`).
+fn process_cpu_seconds() -> anyhow::Result<f64> {
+    let mut ns = 0u64;
+    for task in std::fs::read_dir("/proc/self/task")? {
+        let stat = std::fs::read_to_string(task?.path().join("schedstat"))?;
+        let first = stat.split_whitespace().next().unwrap_or("0");
+        ns += first.parse::<u64>()?;
+    }
+    Ok(ns as f64 * 1e-9)
 }
 
 /// What a case computes.
@@ -173,17 +191,28 @@ fn apply(case: &Case, imp: Impl, x: &Tensor, w: &Tensor) -> candle_core::Result<
     }))
 }
 
-/// Median seconds of one call of `f` over at least `reps` timed runs after one warm-up.
-fn time(reps: usize, mut f: impl FnMut() -> anyhow::Result<bool>) -> anyhow::Result<Option<f64>> {
+/// Seconds of one call of `f` over at least `reps` timed runs after one warm-up: the median wall
+/// time, or with `cpu` the mean CPU time of the whole process.
+fn time(
+    reps: usize,
+    cpu: bool,
+    mut f: impl FnMut() -> anyhow::Result<bool>,
+) -> anyhow::Result<Option<f64>> {
     if !f()? {
         return Ok(None);
     }
     let mut times = Vec::with_capacity(reps);
     let start = Instant::now();
+    let cpu_start = process_cpu_seconds()?;
     while times.len() < reps || (start.elapsed().as_secs_f64() < 0.3 && times.len() < 50) {
         let t = Instant::now();
         f()?;
         times.push(t.elapsed().as_secs_f64());
+    }
+    if cpu {
+        return Ok(Some(
+            (process_cpu_seconds()? - cpu_start) / times.len() as f64,
+        ));
     }
     times.sort_by(f64::total_cmp);
     Ok(Some(times[times.len() / 2]))
@@ -198,10 +227,12 @@ fn measure(case: &Case, imp: Impl, args: &Args) -> anyhow::Result<[Option<f64>; 
         Op::MaxPool => Tensor::zeros(1, DType::F32, &dev)?,
         _ => (Tensor::randn(0f32, 1.0, case.weight_dims(), &dev)? * 0.05)?,
     };
-    let forward = time(args.reps, || Ok(apply(case, imp, &x, &w)?.is_some()))?;
+    let forward = time(args.reps, args.cpu_time, || {
+        Ok(apply(case, imp, &x, &w)?.is_some())
+    })?;
     let xv = Var::from_tensor(&x)?;
     let wv = Var::from_tensor(&w)?;
-    let both = time(args.reps, || {
+    let both = time(args.reps, args.cpu_time, || {
         let Some(out) = apply(case, imp, xv.as_tensor(), wv.as_tensor())? else {
             return Ok(false);
         };
@@ -233,10 +264,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     }
     println!(
-        "kernels: batch {} size {} threads {} (GFLOP/s; max pooling in ms; speed-up = candle time / ours)",
+        "kernels: batch {} size {} threads {} (GFLOP/s of {} time; max pooling in ms; speed-up = candle time / ours)",
         args.batch,
         args.size,
-        candle_core::utils::get_num_threads()
+        candle_core::utils::get_num_threads(),
+        if args.cpu_time { "CPU" } else { "wall" }
     );
     println!(
         "{:<28} {:>10} {:>10} {:>8} {:>12} {:>12} {:>8}",
@@ -249,7 +281,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         let flops = case.forward_flops(args.batch, args.size);
-        let [cf, cb] = measure(case, Impl::Candle, &args)?;
+        let [cf, cb] = if args.no_candle {
+            [None, None]
+        } else {
+            measure(case, Impl::Candle, &args)?
+        };
         let [of, ob] = measure(case, Impl::Ours, &args)?;
         println!(
             "{:<28} {:>10} {:>10} {:>8} {:>12} {:>12} {:>8}",

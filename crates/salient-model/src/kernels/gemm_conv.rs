@@ -1,5 +1,7 @@
 //! The GEMM engine behind the CPU convolutions: im2col / col2im over bands of output rows, so that
 //! the patch matrix of one band stays in cache, and the `gemm` crate (candle's own) for the products.
+//! A band may span several images: deep layers have small images and large weights, and one wide
+//! GEMM packs the weights once where one GEMM per image would pack them per image.
 //!
 //! Three primitives cover a convolution and a transposed convolution, forward and backward:
 //! - [`forward`]: `out = W · im2col(img)`;
@@ -102,12 +104,6 @@ impl Geometry {
         self.kernel == 1 && self.stride == 1 && self.padding == 0
     }
 
-    /// Output rows per band so that a band's patch matrix holds about [`BAND_ELEMS`] elements.
-    fn band_rows(&self) -> usize {
-        let per_row = (self.patch_len() * self.out_width).max(1);
-        (BAND_ELEMS / per_row).clamp(1, self.out_height.max(1))
-    }
-
     /// Output columns `[lo, hi)` whose input column `ox·s + kx − p` lies inside the image.
     fn valid_columns(&self, kx: usize) -> (usize, usize) {
         let (s, p) = (self.stride, self.padding);
@@ -125,133 +121,6 @@ impl Geometry {
         (oy * self.stride + ky)
             .checked_sub(self.padding)
             .filter(|&iy| iy < self.height)
-    }
-}
-
-/// How one image's work is parallelised: either the caller runs images in parallel and each image
-/// runs serially, or images run one after another and the GEMM and patch copies use every thread.
-#[derive(Clone, Copy)]
-struct Threads {
-    gemm: Parallelism,
-    inner: bool,
-}
-
-impl Threads {
-    fn serial() -> Self {
-        Self {
-            gemm: Parallelism::None,
-            inner: false,
-        }
-    }
-
-    fn all(n: usize) -> Self {
-        Self {
-            gemm: if n > 1 {
-                Parallelism::Rayon(n)
-            } else {
-                Parallelism::None
-            },
-            inner: n > 1,
-        }
-    }
-}
-
-/// Whether to spread a batch of `batch` images over the thread pool, one image per task.
-fn per_image_parallel(batch: usize) -> bool {
-    let threads = rayon::current_num_threads();
-    threads > 1 && batch >= threads
-}
-
-/// Copies output rows `oy0..oy1` of the patch matrix of `img` into `cols` (`patch_len × band`).
-fn im2col<T: Elem>(g: &Geometry, img: &[T], oy0: usize, oy1: usize, cols: &mut [T], inner: bool) {
-    let band = (oy1 - oy0) * g.out_width;
-    let kk = g.kernel * g.kernel;
-    let fill_channel = |c: usize, chunk: &mut [T]| {
-        let plane = &img[c * g.height * g.width..][..g.height * g.width];
-        for ky in 0..g.kernel {
-            for kx in 0..g.kernel {
-                let row = &mut chunk[(ky * g.kernel + kx) * band..][..band];
-                let (lo, hi) = g.valid_columns(kx);
-                for (r, oy) in (oy0..oy1).enumerate() {
-                    let dst = &mut row[r * g.out_width..][..g.out_width];
-                    let Some(iy) = g.input_row(oy, ky) else {
-                        dst.fill(T::ZERO);
-                        continue;
-                    };
-                    let src = &plane[iy * g.width..][..g.width];
-                    dst[..lo].fill(T::ZERO);
-                    dst[hi..].fill(T::ZERO);
-                    if lo < hi {
-                        let first = lo * g.stride + kx - g.padding;
-                        if g.stride == 1 {
-                            dst[lo..hi].copy_from_slice(&src[first..first + hi - lo]);
-                        } else {
-                            for (d, s) in dst[lo..hi]
-                                .iter_mut()
-                                .zip(src[first..].iter().step_by(g.stride))
-                            {
-                                *d = *s;
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    };
-    let cols = &mut cols[..g.channels * kk * band];
-    if inner {
-        cols.par_chunks_mut(kk * band)
-            .enumerate()
-            .for_each(|(c, chunk)| fill_channel(c, chunk));
-    } else {
-        cols.chunks_mut(kk * band)
-            .enumerate()
-            .for_each(|(c, chunk)| fill_channel(c, chunk));
-    }
-}
-
-/// Adds the patch matrix `cols` of output rows `oy0..oy1` back into `img` (the adjoint of [`im2col`]).
-fn col2im<T: Elem>(g: &Geometry, cols: &[T], oy0: usize, oy1: usize, img: &mut [T], inner: bool) {
-    let band = (oy1 - oy0) * g.out_width;
-    let kk = g.kernel * g.kernel;
-    let add_channel = |c: usize, plane: &mut [T]| {
-        let chunk = &cols[c * kk * band..][..kk * band];
-        for ky in 0..g.kernel {
-            for kx in 0..g.kernel {
-                let row = &chunk[(ky * g.kernel + kx) * band..][..band];
-                let (lo, hi) = g.valid_columns(kx);
-                if lo >= hi {
-                    continue;
-                }
-                for (r, oy) in (oy0..oy1).enumerate() {
-                    let Some(iy) = g.input_row(oy, ky) else {
-                        continue;
-                    };
-                    let src = &row[r * g.out_width..][lo..hi];
-                    let dst = &mut plane[iy * g.width..][..g.width];
-                    let first = lo * g.stride + kx - g.padding;
-                    if g.stride == 1 {
-                        for (d, s) in dst[first..first + hi - lo].iter_mut().zip(src) {
-                            *d += *s;
-                        }
-                    } else {
-                        for (d, s) in dst[first..].iter_mut().step_by(g.stride).zip(src) {
-                            *d += *s;
-                        }
-                    }
-                }
-            }
-        }
-    };
-    let plane_len = g.height * g.width;
-    if inner {
-        img.par_chunks_mut(plane_len)
-            .enumerate()
-            .for_each(|(c, plane)| add_channel(c, plane));
-    } else {
-        img.chunks_mut(plane_len)
-            .enumerate()
-            .for_each(|(c, plane)| add_channel(c, plane));
     }
 }
 
@@ -325,196 +194,473 @@ unsafe fn matmul<T: Elem>(
     );
 }
 
-/// Bands of output rows `[oy0, oy1)` covering the whole output.
-fn bands(g: &Geometry) -> impl Iterator<Item = (usize, usize)> {
-    let step = g.band_rows();
-    let total = g.out_height;
-    (0..total)
-        .step_by(step)
-        .map(move |oy0| (oy0, (oy0 + step).min(total)))
+/// How one task's work is parallelised: either the caller runs tasks in parallel and each runs
+/// serially, or there is a single task and its GEMM and patch copies use every thread.
+#[derive(Clone, Copy)]
+struct Threads {
+    gemm: Parallelism,
+    inner: bool,
 }
 
-/// One image of [`forward`].
-fn forward_image<T: Elem>(
-    g: &Geometry,
-    img: &[T],
-    w: &[T],
-    cout: usize,
-    out: &mut [T],
-    t: Threads,
-) {
-    let (patch, out_len) = (g.patch_len(), g.out_len());
-    if g.is_pointwise() {
-        // SAFETY: w is cout×patch, img is patch×out_len, out is cout×out_len, all contiguous.
-        unsafe {
-            matmul(
-                cout,
-                out_len,
-                patch,
-                out.as_mut_ptr(),
-                out_len,
-                false,
-                Mat::rows(w.as_ptr(), patch),
-                Mat::rows(img.as_ptr(), out_len),
-                t.gemm,
-            )
-        };
-        return;
+impl Threads {
+    fn serial() -> Self {
+        Self {
+            gemm: Parallelism::None,
+            inner: false,
+        }
     }
-    let mut cols = vec![T::ZERO; patch * g.band_rows() * g.out_width];
-    for (oy0, oy1) in bands(g) {
-        let band = (oy1 - oy0) * g.out_width;
-        im2col(g, img, oy0, oy1, &mut cols, t.inner);
-        // SAFETY: cols holds patch×band; the destination is columns oy0·ow.. of the
-        // cout×out_len output, band wide, rows out_len apart.
-        unsafe {
-            matmul(
-                cout,
-                band,
-                patch,
-                out.as_mut_ptr().add(oy0 * g.out_width),
-                out_len,
-                false,
-                Mat::rows(w.as_ptr(), patch),
-                Mat::rows(cols.as_ptr(), band),
-                t.gemm,
-            )
-        };
-    }
-}
 
-/// One image of [`backward_data`].
-fn backward_data_image<T: Elem>(
-    g: &Geometry,
-    grad: &[T],
-    w: &[T],
-    cout: usize,
-    img: &mut [T],
-    t: Threads,
-) {
-    let (patch, out_len) = (g.patch_len(), g.out_len());
-    if g.is_pointwise() {
-        // SAFETY: wᵀ is patch×cout, grad is cout×out_len, img is patch×out_len.
-        unsafe {
-            matmul(
-                patch,
-                out_len,
-                cout,
-                img.as_mut_ptr(),
-                out_len,
-                false,
-                Mat::transposed(w.as_ptr(), patch),
-                Mat::rows(grad.as_ptr(), out_len),
-                t.gemm,
-            )
-        };
-        return;
+    fn all(n: usize) -> Self {
+        Self {
+            gemm: if n > 1 {
+                Parallelism::Rayon(n)
+            } else {
+                Parallelism::None
+            },
+            inner: n > 1,
+        }
     }
-    img.fill(T::ZERO);
-    let mut cols = vec![T::ZERO; patch * g.band_rows() * g.out_width];
-    for (oy0, oy1) in bands(g) {
-        let band = (oy1 - oy0) * g.out_width;
-        // SAFETY: wᵀ is patch×cout; the grad band is cout×band with rows out_len apart; cols
-        // has room for patch×band.
-        unsafe {
-            matmul(
-                patch,
-                band,
-                cout,
-                cols.as_mut_ptr(),
-                band,
-                false,
-                Mat::transposed(w.as_ptr(), patch),
-                Mat::rows(grad.as_ptr().add(oy0 * g.out_width), out_len),
-                t.gemm,
-            )
-        };
-        col2im(g, &cols, oy0, oy1, img, t.inner);
-    }
-}
 
-/// One image of [`backward_weight`], added into `dw` when `accumulate`.
-fn backward_weight_image<T: Elem>(
-    g: &Geometry,
-    img: &[T],
-    grad: &[T],
-    cout: usize,
-    dw: &mut [T],
-    accumulate: bool,
-    t: Threads,
-) {
-    let (patch, out_len) = (g.patch_len(), g.out_len());
-    if g.is_pointwise() {
-        // SAFETY: grad is cout×out_len, imgᵀ is out_len×patch, dw is cout×patch.
-        unsafe {
-            matmul(
-                cout,
-                patch,
-                out_len,
-                dw.as_mut_ptr(),
-                patch,
-                accumulate,
-                Mat::rows(grad.as_ptr(), out_len),
-                Mat::transposed(img.as_ptr(), out_len),
-                t.gemm,
-            )
-        };
-        return;
-    }
-    let mut cols = vec![T::ZERO; patch * g.band_rows() * g.out_width];
-    for (i, (oy0, oy1)) in bands(g).enumerate() {
-        let band = (oy1 - oy0) * g.out_width;
-        im2col(g, img, oy0, oy1, &mut cols, t.inner);
-        // SAFETY: the grad band is cout×band with rows out_len apart; colsᵀ is band×patch.
-        unsafe {
-            matmul(
-                cout,
-                patch,
-                band,
-                dw.as_mut_ptr(),
-                patch,
-                accumulate || i > 0,
-                Mat::rows(grad.as_ptr().add(oy0 * g.out_width), out_len),
-                Mat::transposed(cols.as_ptr(), band),
-                t.gemm,
-            )
-        };
-    }
-}
-
-/// Convolution forward over a batch: `out[n] (cout × out_len) = w (cout × patch) · im2col(x[n])`.
-pub(crate) fn forward<T: Elem>(g: &Geometry, x: &[T], w: &[T], cout: usize, out: &mut [T]) {
-    let (img_len, out_img) = (g.image_len(), cout * g.out_len());
-    let batch = x.len() / img_len.max(1);
-    if per_image_parallel(batch) {
-        out.par_chunks_mut(out_img)
-            .zip(x.par_chunks(img_len))
-            .for_each(|(o, xi)| forward_image(g, xi, w, cout, o, Threads::serial()));
-    } else {
-        let t = Threads::all(rayon::current_num_threads());
-        for (o, xi) in out.chunks_mut(out_img).zip(x.chunks(img_len)) {
-            forward_image(g, xi, w, cout, o, t);
+    /// Serial when `tasks` run in parallel, all threads when there is only one.
+    fn for_tasks(tasks: usize) -> Self {
+        if tasks > 1 {
+            Self::serial()
+        } else {
+            Self::all(rayon::current_num_threads())
         }
     }
 }
 
-/// Gradient of [`forward`] with respect to its input: `dx[n] = col2im(wᵀ · grad[n])`.
-pub(crate) fn backward_data<T: Elem>(g: &Geometry, grad: &[T], w: &[T], cout: usize, dx: &mut [T]) {
-    let (img_len, out_img) = (g.image_len(), cout * g.out_len());
-    let batch = dx.len() / img_len.max(1);
-    if per_image_parallel(batch) {
-        dx.par_chunks_mut(img_len)
-            .zip(grad.par_chunks(out_img))
-            .for_each(|(d, gi)| backward_data_image(g, gi, w, cout, d, Threads::serial()));
+/// A mutable base pointer shared by parallel tasks that write disjoint parts of one buffer.
+#[derive(Clone, Copy)]
+struct SharedMut<T>(*mut T);
+
+// SAFETY: the tasks sharing the pointer write disjoint elements (each use says why).
+unsafe impl<T: Send> Send for SharedMut<T> {}
+unsafe impl<T: Send> Sync for SharedMut<T> {}
+
+impl<T> SharedMut<T> {
+    /// The pointer (a method, so that closures capture the whole `Send` wrapper).
+    fn get(self) -> *mut T {
+        self.0
+    }
+}
+
+/// A band of "global" output rows `[r0, r1)`: global row `r` is output row `r % out_height` of
+/// image `r / out_height`, so that one band (one patch matrix, one GEMM) can span several images
+/// when the images are small and the weights large.
+#[derive(Clone, Copy, Debug)]
+struct Band {
+    r0: usize,
+    r1: usize,
+}
+
+impl Band {
+    /// Patch-matrix columns of the band.
+    fn cols(&self, g: &Geometry) -> usize {
+        (self.r1 - self.r0) * g.out_width
+    }
+
+    /// `(image, first output row)` when the band lies within one image.
+    fn single_image(&self, g: &Geometry) -> Option<(usize, usize)> {
+        let oh = g.out_height;
+        (self.r0 / oh == (self.r1 - 1) / oh).then(|| (self.r0 / oh, self.r0 % oh))
+    }
+
+    /// `(index within the band, image, output row)` of each of its rows.
+    fn rows(self, g: &Geometry) -> impl Iterator<Item = (usize, usize, usize)> {
+        let oh = g.out_height;
+        (self.r0..self.r1).map(move |r| (r - self.r0, r / oh, r % oh))
+    }
+}
+
+/// Columns at least this wide keep a GEMM's packed weights amortised over enough outputs.
+const MIN_BAND_COLS: usize = if cfg!(test) { 1 } else { 256 };
+
+/// Bands of global rows covering `batch` images: about [`BAND_ELEMS`] patch elements each (so a
+/// band stays in cache), but never narrower than [`MIN_BAND_COLS`] columns; when there are several,
+/// as many as a multiple of the thread count, so that parallel tasks get equal shares.
+fn bands(g: &Geometry, batch: usize) -> Vec<Band> {
+    let total = batch * g.out_height;
+    let ow = g.out_width.max(1);
+    let cache_rows = BAND_ELEMS / (g.patch_len() * ow).max(1);
+    let mut step = cache_rows
+        .max(MIN_BAND_COLS.div_ceil(ow))
+        .clamp(1, total.max(1));
+    let threads = rayon::current_num_threads().max(1);
+    let count = total.div_ceil(step);
+    if count > 1 && count % threads != 0 {
+        step = total.div_ceil(count.next_multiple_of(threads)).max(1);
+    }
+    (0..total)
+        .step_by(step)
+        .map(|r0| Band {
+            r0,
+            r1: (r0 + step).min(total),
+        })
+        .collect()
+}
+
+/// The widest band's column count.
+fn max_cols(g: &Geometry, bands: &[Band]) -> usize {
+    bands.iter().map(|b| b.cols(g)).max().unwrap_or(0)
+}
+
+/// Copies the patch matrix of `band` (over the images in `x`) into `cols` (`patch_len × band`).
+fn im2col<T: Elem>(g: &Geometry, x: &[T], band: Band, cols: &mut [T], inner: bool) {
+    let nb = band.cols(g);
+    let kk = g.kernel * g.kernel;
+    let (plane_len, img_len) = (g.height * g.width, g.image_len());
+    let fill_channel = |c: usize, chunk: &mut [T]| {
+        for ky in 0..g.kernel {
+            for kx in 0..g.kernel {
+                let row = &mut chunk[(ky * g.kernel + kx) * nb..][..nb];
+                let (lo, hi) = g.valid_columns(kx);
+                for (i, n, oy) in band.rows(g) {
+                    let dst = &mut row[i * g.out_width..][..g.out_width];
+                    let Some(iy) = g.input_row(oy, ky) else {
+                        dst.fill(T::ZERO);
+                        continue;
+                    };
+                    let src = &x[n * img_len + c * plane_len + iy * g.width..][..g.width];
+                    dst[..lo].fill(T::ZERO);
+                    dst[hi..].fill(T::ZERO);
+                    if lo < hi {
+                        let first = lo * g.stride + kx - g.padding;
+                        if g.stride == 1 {
+                            dst[lo..hi].copy_from_slice(&src[first..first + hi - lo]);
+                        } else {
+                            for (d, s) in dst[lo..hi]
+                                .iter_mut()
+                                .zip(src[first..].iter().step_by(g.stride))
+                            {
+                                *d = *s;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let cols = &mut cols[..g.channels * kk * nb];
+    if inner {
+        cols.par_chunks_mut(kk * nb)
+            .enumerate()
+            .for_each(|(c, chunk)| fill_channel(c, chunk));
     } else {
+        cols.chunks_mut(kk * nb)
+            .enumerate()
+            .for_each(|(c, chunk)| fill_channel(c, chunk));
+    }
+}
+
+/// Adds the patch-matrix rows of channels `c0..c1` (`cols`, `(c1 − c0)·k² × band`) back into
+/// those channels of the images behind `x` (the adjoint of [`im2col`]).
+///
+/// # Safety
+/// `x` must point to `batch` contiguous images of geometry `g` covering the band, and no other
+/// thread may access channels `c0..c1` of them meanwhile.
+unsafe fn col2im<T: Elem>(
+    g: &Geometry,
+    cols: &[T],
+    band: Band,
+    x: SharedMut<T>,
+    (c0, c1): (usize, usize),
+) {
+    let nb = band.cols(g);
+    let kk = g.kernel * g.kernel;
+    let (plane_len, img_len) = (g.height * g.width, g.image_len());
+    for c in c0..c1 {
+        let chunk = &cols[(c - c0) * kk * nb..][..kk * nb];
+        for ky in 0..g.kernel {
+            for kx in 0..g.kernel {
+                let row = &chunk[(ky * g.kernel + kx) * nb..][..nb];
+                let (lo, hi) = g.valid_columns(kx);
+                if lo >= hi {
+                    continue;
+                }
+                for (i, n, oy) in band.rows(g) {
+                    let Some(iy) = g.input_row(oy, ky) else {
+                        continue;
+                    };
+                    let src = &row[i * g.out_width..][lo..hi];
+                    // SAFETY: one row of channel c of image n, inside x, owned by this caller.
+                    let dst = unsafe {
+                        std::slice::from_raw_parts_mut(
+                            x.get().add(n * img_len + c * plane_len + iy * g.width),
+                            g.width,
+                        )
+                    };
+                    let first = lo * g.stride + kx - g.padding;
+                    if g.stride == 1 {
+                        for (d, s) in dst[first..first + hi - lo].iter_mut().zip(src) {
+                            *d += *s;
+                        }
+                    } else {
+                        for (d, s) in dst[first..].iter_mut().step_by(g.stride).zip(src) {
+                            *d += *s;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Copies the band's columns of a `(batch, rows, out_len)` tensor into `dst` (`rows × band`).
+fn gather<T: Elem>(g: &Geometry, src: &[T], rows: usize, band: Band, dst: &mut [T]) {
+    let (ow, ol, nb) = (g.out_width, g.out_len(), band.cols(g));
+    for o in 0..rows {
+        for (i, n, oy) in band.rows(g) {
+            dst[o * nb + i * ow..][..ow]
+                .copy_from_slice(&src[(n * rows + o) * ol + oy * ow..][..ow]);
+        }
+    }
+}
+
+/// Copies `src` (`rows × band`) into the band's columns of the `(batch, rows, out_len)` tensor
+/// behind `dst` (the inverse of [`gather`]).
+///
+/// # Safety
+/// `dst` must cover the band's images and no other thread may touch the band's columns.
+unsafe fn scatter<T: Elem>(g: &Geometry, src: &[T], rows: usize, band: Band, dst: SharedMut<T>) {
+    let (ow, ol, nb) = (g.out_width, g.out_len(), band.cols(g));
+    for o in 0..rows {
+        for (i, n, oy) in band.rows(g) {
+            // SAFETY: one output row of the band, inside dst, owned by this caller.
+            let d = unsafe {
+                std::slice::from_raw_parts_mut(dst.get().add((n * rows + o) * ol + oy * ow), ow)
+            };
+            d.copy_from_slice(&src[o * nb + i * ow..][..ow]);
+        }
+    }
+}
+
+/// The band's columns of a `(batch, rows, out_len)` tensor as a GEMM operand: read in place
+/// (rows `out_len` apart) when the band lies in one image, else gathered into `scratch`.
+fn band_operand<T: Elem>(
+    g: &Geometry,
+    src: &[T],
+    rows: usize,
+    band: Band,
+    scratch: &mut Vec<T>,
+) -> Mat<T> {
+    if let Some((n, oy0)) = band.single_image(g) {
+        let offset = n * rows * g.out_len() + oy0 * g.out_width;
+        return Mat::rows(src[offset..].as_ptr(), g.out_len());
+    }
+    let nb = band.cols(g);
+    scratch.resize(rows * nb, T::ZERO);
+    gather(g, src, rows, band, scratch);
+    Mat::rows(scratch.as_ptr(), nb)
+}
+
+/// `out(band) = w (cout × patch) · cols (patch × band)`, written straight into `out` when the
+/// band lies in one image, else through `tmp`.
+///
+/// # Safety
+/// `out` must cover `batch` images of `cout × out_len` and no other thread may touch the band's
+/// columns; `cols` must hold `patch × band`.
+#[allow(clippy::too_many_arguments)]
+unsafe fn product_into_band<T: Elem>(
+    g: &Geometry,
+    w: &[T],
+    cols: &[T],
+    cout: usize,
+    band: Band,
+    out: SharedMut<T>,
+    tmp: &mut Vec<T>,
+    t: Threads,
+) {
+    let (patch, nb, ol) = (g.patch_len(), band.cols(g), g.out_len());
+    let lhs = Mat::rows(w.as_ptr(), patch);
+    let rhs = Mat::rows(cols.as_ptr(), nb);
+    match band.single_image(g) {
+        // SAFETY (both arms): the destinations are cout × band blocks inside out or tmp.
+        Some((n, oy0)) => unsafe {
+            let dst = out.get().add(n * cout * ol + oy0 * g.out_width);
+            matmul(cout, nb, patch, dst, ol, false, lhs, rhs, t.gemm);
+        },
+        None => unsafe {
+            tmp.resize(cout * nb, T::ZERO);
+            matmul(
+                cout,
+                nb,
+                patch,
+                tmp.as_mut_ptr(),
+                nb,
+                false,
+                lhs,
+                rhs,
+                t.gemm,
+            );
+            scatter(g, tmp, cout, band, out);
+        },
+    }
+}
+
+/// The pointwise case of every primitive: the images are their own patch matrices.
+mod pointwise {
+    use super::*;
+
+    /// `out[n] = w · x[n]`.
+    pub(super) fn forward<T: Elem>(g: &Geometry, x: &[T], w: &[T], cout: usize, out: &mut [T]) {
+        let (c, ol) = (g.channels, g.out_len());
         let t = Threads::all(rayon::current_num_threads());
-        for (d, gi) in dx.chunks_mut(img_len).zip(grad.chunks(out_img)) {
-            backward_data_image(g, gi, w, cout, d, t);
+        for (o, xi) in out.chunks_mut(cout * ol).zip(x.chunks(c * ol)) {
+            // SAFETY: w is cout×c, xi is c×ol, o is cout×ol, all contiguous.
+            unsafe {
+                let (lhs, rhs) = (Mat::rows(w.as_ptr(), c), Mat::rows(xi.as_ptr(), ol));
+                matmul(cout, ol, c, o.as_mut_ptr(), ol, false, lhs, rhs, t.gemm)
+            };
+        }
+    }
+
+    /// `dx[n] = wᵀ · grad[n]`.
+    pub(super) fn backward_data<T: Elem>(
+        g: &Geometry,
+        grad: &[T],
+        w: &[T],
+        cout: usize,
+        dx: &mut [T],
+    ) {
+        let (c, ol) = (g.channels, g.out_len());
+        let t = Threads::all(rayon::current_num_threads());
+        for (d, gi) in dx.chunks_mut(c * ol).zip(grad.chunks(cout * ol)) {
+            // SAFETY: wᵀ is c×cout, gi is cout×ol, d is c×ol.
+            unsafe {
+                let (lhs, rhs) = (Mat::transposed(w.as_ptr(), c), Mat::rows(gi.as_ptr(), ol));
+                matmul(c, ol, cout, d.as_mut_ptr(), ol, false, lhs, rhs, t.gemm)
+            };
+        }
+    }
+
+    /// `dw = Σₙ grad[n] · x[n]ᵀ`.
+    pub(super) fn backward_weight<T: Elem>(
+        g: &Geometry,
+        x: &[T],
+        grad: &[T],
+        cout: usize,
+        dw: &mut [T],
+    ) {
+        let (c, ol) = (g.channels, g.out_len());
+        let t = Threads::all(rayon::current_num_threads());
+        dw.fill(T::ZERO);
+        for (xi, gi) in x.chunks(c * ol).zip(grad.chunks(cout * ol)) {
+            // SAFETY: gi is cout×ol, xiᵀ is ol×c, dw is cout×c.
+            unsafe {
+                let (lhs, rhs) = (Mat::rows(gi.as_ptr(), ol), Mat::transposed(xi.as_ptr(), ol));
+                matmul(cout, c, ol, dw.as_mut_ptr(), c, true, lhs, rhs, t.gemm)
+            };
+        }
+    }
+}
+
+/// Per-task scratch: one band's patch matrix and one gathered operand or product.
+struct Scratch<T> {
+    cols: Vec<T>,
+    tmp: Vec<T>,
+}
+
+impl<T: Elem> Scratch<T> {
+    fn new(cols: usize) -> Self {
+        Self {
+            cols: vec![T::ZERO; cols],
+            tmp: Vec::new(),
+        }
+    }
+}
+
+/// Convolution forward over a batch: `out[n] (cout × out_len) = w (cout × patch) · im2col(x[n])`.
+///
+/// Bands (of one or several images) are the parallel tasks, each with its own patch matrix and
+/// a serial GEMM; a single band runs its GEMM and copies on every thread instead.
+pub(crate) fn forward<T: Elem>(g: &Geometry, x: &[T], w: &[T], cout: usize, out: &mut [T]) {
+    if g.is_pointwise() {
+        return pointwise::forward(g, x, w, cout, out);
+    }
+    let batch = x.len() / g.image_len().max(1);
+    let bands = bands(g, batch);
+    let t = Threads::for_tasks(bands.len());
+    let cols_len = g.patch_len() * max_cols(g, &bands);
+    let dst = SharedMut(out.as_mut_ptr());
+    bands.par_iter().for_each_init(
+        || Scratch::new(cols_len),
+        |s, &band| {
+            im2col(g, x, band, &mut s.cols, t.inner);
+            // SAFETY: bands are disjoint, so each task writes its own columns of out.
+            unsafe { product_into_band(g, w, &s.cols, cout, band, dst, &mut s.tmp, t) };
+        },
+    );
+}
+
+/// Gradient of [`forward`] with respect to its input: `dx[n] = col2im(wᵀ · grad[n])`.
+///
+/// Groups of image channels are the parallel tasks: each computes its rows of `wᵀ · grad` band
+/// by band and adds them into its own channels, so no two tasks write the same element.
+pub(crate) fn backward_data<T: Elem>(g: &Geometry, grad: &[T], w: &[T], cout: usize, dx: &mut [T]) {
+    if g.is_pointwise() {
+        return pointwise::backward_data(g, grad, w, cout, dx);
+    }
+    let batch = dx.len() / g.image_len().max(1);
+    dx.par_chunks_mut(g.image_len().max(1))
+        .for_each(|d| d.fill(T::ZERO));
+    let bands = bands(g, batch);
+    let (kk, patch) = (g.kernel * g.kernel, g.patch_len());
+    let groups = rayon::current_num_threads().min(g.channels).max(1);
+    let per_group = g.channels.div_ceil(groups);
+    let t = Threads::for_tasks(groups);
+    let dst = SharedMut(dx.as_mut_ptr());
+    (0..groups).into_par_iter().for_each(|gi| {
+        let (c0, c1) = (gi * per_group, ((gi + 1) * per_group).min(g.channels));
+        if c0 >= c1 {
+            return;
+        }
+        let rows = (c1 - c0) * kk;
+        let mut s = Scratch::new(rows * max_cols(g, &bands));
+        for &band in &bands {
+            let nb = band.cols(g);
+            let rhs = band_operand(g, grad, cout, band, &mut s.tmp);
+            // SAFETY: wᵀ rows c0·k².. are rows×cout (columns `patch` apart); rhs is cout×band;
+            // cols has room for rows×band.
+            unsafe {
+                let lhs = Mat::transposed(w.as_ptr().add(c0 * kk), patch);
+                matmul(
+                    rows,
+                    nb,
+                    cout,
+                    s.cols.as_mut_ptr(),
+                    nb,
+                    false,
+                    lhs,
+                    rhs,
+                    t.gemm,
+                );
+                col2im(g, &s.cols, band, dst, (c0, c1));
+            }
+        }
+    });
+}
+
+/// Splits `bands` into at most one contiguous run per thread.
+fn band_runs(bands: &[Band]) -> Vec<&[Band]> {
+    let runs = rayon::current_num_threads().min(bands.len()).max(1);
+    bands.chunks(bands.len().div_ceil(runs).max(1)).collect()
+}
+
+/// Sums per-task partial weight gradients into `dw`.
+fn sum_partials<T: Elem>(dw: &mut [T], partials: &[Vec<T>]) {
+    dw.fill(T::ZERO);
+    for part in partials {
+        for (d, p) in dw.iter_mut().zip(part) {
+            *d += *p;
         }
     }
 }
 
 /// Gradient of [`forward`] with respect to its weight: `dw = Σₙ grad[n] · im2col(x[n])ᵀ`.
+///
+/// Runs of consecutive bands are the parallel tasks, each summing its own partial gradient.
 pub(crate) fn backward_weight<T: Elem>(
     g: &Geometry,
     x: &[T],
@@ -522,126 +668,15 @@ pub(crate) fn backward_weight<T: Elem>(
     cout: usize,
     dw: &mut [T],
 ) {
-    let (img_len, out_img) = (g.image_len(), cout * g.out_len());
-    let batch = x.len() / img_len.max(1);
+    if g.is_pointwise() {
+        return pointwise::backward_weight(g, x, grad, cout, dw);
+    }
+    let batch = x.len() / g.image_len().max(1);
     if batch == 0 {
         dw.fill(T::ZERO);
         return;
     }
-    if per_image_parallel(batch) {
-        // One partial sum per group of consecutive images, one group per thread.
-        let groups = rayon::current_num_threads().min(batch);
-        let per_group = batch.div_ceil(groups);
-        let partials: Vec<Vec<T>> = (0..groups)
-            .into_par_iter()
-            .map(|gi| {
-                let mut part = vec![T::ZERO; dw.len()];
-                let first = gi * per_group;
-                for n in first..(first + per_group).min(batch) {
-                    backward_weight_image(
-                        g,
-                        &x[n * img_len..][..img_len],
-                        &grad[n * out_img..][..out_img],
-                        cout,
-                        &mut part,
-                        n > first,
-                        Threads::serial(),
-                    );
-                }
-                part
-            })
-            .collect();
-        dw.copy_from_slice(&partials[0]);
-        for part in &partials[1..] {
-            for (d, p) in dw.iter_mut().zip(part) {
-                *d += *p;
-            }
-        }
-    } else {
-        let t = Threads::all(rayon::current_num_threads());
-        for n in 0..batch {
-            backward_weight_image(
-                g,
-                &x[n * img_len..][..img_len],
-                &grad[n * out_img..][..out_img],
-                cout,
-                dw,
-                n > 0,
-                t,
-            );
-        }
-    }
-}
-
-/// One image of [`forward_and_weight`]: each band's patch matrix of `img` is built once and feeds
-/// both `out = w · cols` (when `out` is given) and `dw (+)= other · colsᵀ` (when `dw` is given).
-#[allow(clippy::too_many_arguments)]
-fn forward_and_weight_image<T: Elem>(
-    g: &Geometry,
-    img: &[T],
-    w: &[T],
-    other: &[T],
-    cout: usize,
-    mut out: Option<&mut [T]>,
-    mut dw: Option<&mut [T]>,
-    accumulate: bool,
-    t: Threads,
-) {
-    let (patch, out_len) = (g.patch_len(), g.out_len());
-    let mut cols = if g.is_pointwise() {
-        Vec::new()
-    } else {
-        vec![T::ZERO; patch * g.band_rows() * g.out_width]
-    };
-    let whole = [(0, g.out_height)];
-    let band_list: Vec<(usize, usize)> = if g.is_pointwise() {
-        whole.to_vec()
-    } else {
-        bands(g).collect()
-    };
-    for (i, &(oy0, oy1)) in band_list.iter().enumerate() {
-        let band = (oy1 - oy0) * g.out_width;
-        let (rhs, rhs_rs) = if g.is_pointwise() {
-            (img.as_ptr(), out_len)
-        } else {
-            im2col(g, img, oy0, oy1, &mut cols, t.inner);
-            (cols.as_ptr(), band)
-        };
-        let offset = oy0 * g.out_width;
-        if let Some(out) = out.as_deref_mut() {
-            // SAFETY: w is cout×patch; rhs is patch×band with rows rhs_rs apart; the destination
-            // is a cout×band block of the cout×out_len output.
-            unsafe {
-                matmul(
-                    cout,
-                    band,
-                    patch,
-                    out.as_mut_ptr().add(offset),
-                    out_len,
-                    false,
-                    Mat::rows(w.as_ptr(), patch),
-                    Mat::rows(rhs, rhs_rs),
-                    t.gemm,
-                )
-            };
-        }
-        if let Some(dw) = dw.as_deref_mut() {
-            // SAFETY: the `other` band is cout×band with rows out_len apart; rhsᵀ is band×patch.
-            unsafe {
-                matmul(
-                    cout,
-                    patch,
-                    band,
-                    dw.as_mut_ptr(),
-                    patch,
-                    accumulate || i > 0,
-                    Mat::rows(other.as_ptr().add(offset), out_len),
-                    Mat::transposed(rhs, rhs_rs),
-                    t.gemm,
-                )
-            };
-        }
-    }
+    forward_and_weight(g, x, &[], grad, cout, None, Some(dw));
 }
 
 /// [`forward`] and [`backward_weight`] sharing one im2col of `img`: `out[n] = w · im2col(img[n])`
@@ -656,51 +691,64 @@ pub(crate) fn forward_and_weight<T: Elem>(
     out: Option<&mut [T]>,
     dw: Option<&mut [T]>,
 ) {
-    let (img_len, out_img) = (g.image_len(), cout * g.out_len());
-    let batch = img.len() / img_len.max(1);
-    let dw_len = dw.as_ref().map_or(0, |d| d.len());
-    let threads = rayon::current_num_threads();
-    let (per_group, t) = if per_image_parallel(batch) {
-        (batch.div_ceil(threads.min(batch)), Threads::serial())
-    } else {
-        (batch.max(1), Threads::all(threads))
-    };
-    let groups = batch.div_ceil(per_group);
-    let out_chunks: Vec<Option<&mut [T]>> = match out {
-        Some(o) => o.chunks_mut(per_group * out_img).map(Some).collect(),
-        None => (0..groups).map(|_| None).collect(),
-    };
-    let partials: Vec<Option<Vec<T>>> = out_chunks
-        .into_par_iter()
-        .enumerate()
-        .map(|(gi, mut chunk)| {
-            let mut part = (dw_len > 0).then(|| vec![T::ZERO; dw_len]);
-            let first = gi * per_group;
-            for (j, n) in (first..(first + per_group).min(batch)).enumerate() {
-                forward_and_weight_image(
-                    g,
-                    &img[n * img_len..][..img_len],
-                    w,
-                    &other[n * out_img..][..out_img],
-                    cout,
-                    chunk
-                        .as_deref_mut()
-                        .map(|c| &mut c[j * out_img..][..out_img]),
-                    part.as_deref_mut(),
-                    j > 0,
-                    t,
-                );
+    if g.is_pointwise() {
+        if let Some(out) = out {
+            pointwise::forward(g, img, w, cout, out);
+        }
+        if let Some(dw) = dw {
+            pointwise::backward_weight(g, img, other, cout, dw);
+        }
+        return;
+    }
+    let patch = g.patch_len();
+    let batch = img.len() / g.image_len().max(1);
+    let bands = bands(g, batch);
+    let runs = band_runs(&bands);
+    let t = Threads::for_tasks(runs.len());
+    let cols_len = patch * max_cols(g, &bands);
+    let dst = out.map(|o| SharedMut(o.as_mut_ptr()));
+    let want_dw = dw.is_some();
+    let partials: Vec<Vec<T>> = runs
+        .par_iter()
+        .map(|run| {
+            let mut s = Scratch::new(cols_len);
+            let mut part = if want_dw {
+                vec![T::ZERO; cout * patch]
+            } else {
+                Vec::new()
+            };
+            for (i, &band) in run.iter().enumerate() {
+                im2col(g, img, band, &mut s.cols, t.inner);
+                if let Some(dst) = dst {
+                    // SAFETY: bands are disjoint, so each task writes its own columns of out.
+                    unsafe { product_into_band(g, w, &s.cols, cout, band, dst, &mut s.tmp, t) };
+                }
+                if want_dw {
+                    let nb = band.cols(g);
+                    let lhs = band_operand(g, other, cout, band, &mut s.tmp);
+                    // SAFETY: lhs is cout×band; colsᵀ is band×patch; part is cout×patch.
+                    unsafe {
+                        let rhs = Mat::transposed(s.cols.as_ptr(), nb);
+                        let acc = i > 0;
+                        matmul(
+                            cout,
+                            patch,
+                            nb,
+                            part.as_mut_ptr(),
+                            patch,
+                            acc,
+                            lhs,
+                            rhs,
+                            t.gemm,
+                        );
+                    }
+                }
             }
             part
         })
         .collect();
     if let Some(dw) = dw {
-        dw.fill(T::ZERO);
-        for part in partials.iter().flatten() {
-            for (d, p) in dw.iter_mut().zip(part) {
-                *d += *p;
-            }
-        }
+        sum_partials(dw, &partials);
     }
 }
 

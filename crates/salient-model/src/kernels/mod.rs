@@ -3,7 +3,8 @@
 //! custom CPU ops where candle's are slow or lack a backward pass.
 //!
 //! - [`conv2d`] and [`conv_transpose2d`]: im2col / col2im over cache-sized bands of output rows and
-//!   candle's `gemm` crate, batch-parallel with rayon; backward passes are custom too (one op
+//!   candle's `gemm` crate, parallel over bands (which may span images) or channel groups, so a
+//!   single image uses every thread too; backward passes are custom too (one op
 //!   computes the input and weight gradients, skipping whichever is not tracked). Stride-1
 //!   convolutions with at most 4 output channels (the last layer) use direct shifted
 //!   multiply-adds instead, where a GEMM would degenerate into a matrix-vector product.

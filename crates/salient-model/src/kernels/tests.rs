@@ -121,6 +121,9 @@ fn conv2d_matches_candle_values_and_gradients() {
         (&[2, 2, 5, 6], &[1, 2, 3, 3], 1, 0),
         (&[2, 4, 7, 9], &[1, 4, 3, 3], 1, 1),
         (&[1, 3, 6, 5], &[3, 3, 5, 5], 1, 2),
+        // Wide enough for the direct path's register blocks, with odd borders on both sides.
+        (&[2, 3, 7, 75], &[2, 3, 5, 5], 1, 2),
+        (&[1, 2, 4, 70], &[1, 2, 3, 3], 1, 0),
     ];
     for &(xd, wd, s, p) in cases {
         for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
@@ -149,6 +152,75 @@ fn convolutions_match_candle_on_a_model_sized_layer() {
     check_conv("conv3x3", conv, candle_conv2d, x, w, (1, 1), f32_tol);
     let (x, w) = (&[2, 32, 40, 40][..], &[1, 32, 3, 3][..]);
     check_conv("conv_0", conv, candle_conv2d, x, w, (1, 1), f32_tol);
+}
+
+#[test]
+fn convolutions_match_candle_under_any_thread_count() {
+    // The engine splits work by bands (spanning images), by image-channel groups or inside one
+    // GEMM depending on the pool size: 1 thread, an even and an odd split of odd channel counts.
+    let conv: ConvFn = conv2d;
+    let deconv: ConvFn = conv_transpose2d;
+    type Case<'a> = (
+        &'a str,
+        ConvFn,
+        ConvFn,
+        &'a [usize],
+        &'a [usize],
+        usize,
+        usize,
+    );
+    let cases: &[Case] = &[
+        (
+            "conv",
+            conv,
+            candle_conv2d,
+            &[3, 5, 7, 5],
+            &[7, 5, 3, 3],
+            1,
+            1,
+        ),
+        (
+            "conv",
+            conv,
+            candle_conv2d,
+            &[1, 7, 9, 9],
+            &[6, 7, 3, 3],
+            2,
+            1,
+        ),
+        (
+            "deconv",
+            deconv,
+            candle_conv_transpose2d,
+            &[3, 7, 5, 3],
+            &[7, 5, 4, 4],
+            2,
+            1,
+        ),
+        (
+            "deconv",
+            deconv,
+            candle_conv_transpose2d,
+            &[1, 6, 3, 4],
+            &[6, 9, 4, 4],
+            2,
+            1,
+        ),
+    ];
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("thread pool");
+        pool.install(|| {
+            for &(name, ours, reference, xd, wd, s, p) in cases {
+                let name = format!("{name} on {threads} threads");
+                for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+                    check_conv(&name, ours, reference, xd, wd, (s, p), (dtype, tol));
+                }
+            }
+        });
+    }
 }
 
 #[test]
