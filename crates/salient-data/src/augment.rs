@@ -18,6 +18,7 @@ use crate::decode::MapPixels;
 use crate::error::DataError;
 use crate::prepare::Source;
 use crate::resize::{resize_f32, resize_to_f32, resize_u8, View};
+use crate::scratch;
 use crate::warp::{apply, invert, rotation_about_centre, warp_rgb_and_map};
 
 fn default_crop_min() -> f64 {
@@ -291,6 +292,11 @@ impl Frame {
         }
     }
 
+    /// Hands the pixel buffers to this thread's spare pool, for the next frame to reuse.
+    pub(crate) fn recycle(self) {
+        scratch::give(self.rgb, self.map);
+    }
+
     fn keep_points_inside(&mut self) {
         let (w, h) = (self.width as f32, self.height as f32);
         if let Some(points) = &mut self.fixations {
@@ -310,14 +316,14 @@ pub fn apply_pipeline_to_source(
     rng: &mut ChaCha8Rng,
 ) -> Frame {
     let (w, h) = (source.width, source.height);
-    let mut rgb = vec![0u8; target_w * target_h * 3];
+    let mut rgb = scratch::bytes(target_w * target_h * 3);
     resize_u8(
         View::full(&source.rgb, w, h, 3),
         &mut rgb,
         target_w,
         target_h,
     );
-    let mut map = vec![0f32; target_w * target_h];
+    let mut map = scratch::floats(target_w * target_h);
     match &source.map {
         MapPixels::U8(bytes) => resize_to_f32(
             View::full(bytes, w, h, 1),
@@ -373,12 +379,9 @@ fn apply_ops(
 ) -> Frame {
     for op in ops {
         frame = match *op {
-            Op::Resize => scale_window(
-                &frame,
-                (0, 0, frame.width, frame.height),
-                target_w,
-                target_h,
-            ),
+            Op::Resize => replace(frame, |f| {
+                scale_window(f, (0, 0, f.width, f.height), target_w, target_h)
+            }),
             Op::RandomSizedCrop {
                 min_scale,
                 max_scale,
@@ -399,7 +402,7 @@ fn apply_ops(
                         target_w,
                         target_h,
                     );
-                    scale_window(&frame, window, target_w, target_h)
+                    replace(frame, |f| scale_window(f, window, target_w, target_h))
                 }
             }
             Op::HorizontalFlip { p } => {
@@ -413,7 +416,7 @@ fn apply_ops(
                 let fire = rng.random::<f64>() < p;
                 let angle = (rng.random::<f64>() * 2.0 - 1.0) * limit;
                 if fire {
-                    rotate(&frame, angle)
+                    replace(frame, |f| rotate(f, angle))
                 } else {
                     frame
                 }
@@ -421,6 +424,13 @@ fn apply_ops(
         };
     }
     frame
+}
+
+/// Builds the next frame from `frame`, then hands `frame`'s buffers back for reuse.
+fn replace(frame: Frame, next: impl FnOnce(&Frame) -> Frame) -> Frame {
+    let out = next(&frame);
+    frame.recycle();
+    out
 }
 
 /// `(x, y, w, h)` of a crop whose height is uniform in the scaled range and whose width keeps
@@ -451,14 +461,14 @@ fn scale_window(
     out_w: usize,
     out_h: usize,
 ) -> Frame {
-    let mut rgb = vec![0u8; out_w * out_h * 3];
+    let mut rgb = scratch::bytes(out_w * out_h * 3);
     resize_u8(
         View::full(&frame.rgb, frame.width, frame.height, 3).window(x, y, w, h),
         &mut rgb,
         out_w,
         out_h,
     );
-    let mut map = vec![0f32; out_w * out_h];
+    let mut map = scratch::floats(out_w * out_h);
     resize_f32(
         View::full(&frame.map, frame.width, frame.height, 1).window(x, y, w, h),
         &mut map,
@@ -514,8 +524,8 @@ fn rotate(frame: &Frame, angle: f64) -> Frame {
     let (w, h) = (frame.width, frame.height);
     let forward = rotation_about_centre(angle, w, h);
     let inverse = invert(&forward);
-    let mut rgb = vec![0u8; w * h * 3];
-    let mut map = vec![0f32; w * h];
+    let mut rgb = scratch::bytes(w * h * 3);
+    let mut map = scratch::floats(w * h);
     warp_rgb_and_map((w, h), &frame.rgb, &frame.map, &inverse, &mut rgb, &mut map);
     let fixations = frame.fixations.as_ref().map(|points| {
         points

@@ -148,6 +148,41 @@ pub(crate) fn decode_colour_jpeg_into(
     Ok(Some((width, height)))
 }
 
+/// Decodes an 8-bit greyscale PNG (how saliency maps are stored) straight into `out`, reusing
+/// its allocation: the loader's hot path for maps. Returns `Ok(None)` for anything else (other
+/// colour types or depths, palettes, not PNG), which [`load_map_pixels`] handles.
+pub(crate) fn decode_grey8_png_into(
+    path: &Path,
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<Option<(usize, usize)>, DataError> {
+    if image::guess_format(bytes).ok() != Some(ImageFormat::Png) {
+        return Ok(None);
+    }
+    let fail = |e: png::DecodingError| DataError::decode(path, e);
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(bytes));
+    decoder.set_transformations(png::Transformations::IDENTITY);
+    let mut reader = decoder.read_info().map_err(fail)?;
+    let info = reader.info();
+    let plain_grey = info.color_type == png::ColorType::Grayscale
+        && info.bit_depth == png::BitDepth::Eight
+        && info.trns.is_none();
+    let (width, height) = (info.width as usize, info.height as usize);
+    if !plain_grey {
+        return Ok(None);
+    }
+    if width == 0 || height == 0 {
+        return Err(DataError::decode(path, "image has zero width or height"));
+    }
+    let size = reader
+        .output_buffer_size()
+        .filter(|&size| size == width * height)
+        .ok_or_else(|| DataError::decode(path, "unexpected PNG geometry"))?;
+    out.resize(size, 0);
+    reader.next_frame(out).map_err(fail)?;
+    Ok(Some((width, height)))
+}
+
 /// Reads only the header to learn `(width, height)`.
 pub fn image_size(path: &Path) -> Result<(u32, u32), DataError> {
     image::ImageReader::open(path)
@@ -268,4 +303,39 @@ pub fn load_fixations(path: &Path) -> Result<FixationMap, DataError> {
         height: map.height,
         data,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png_bytes(image: DynamicImage) -> Vec<u8> {
+        let mut bytes = std::io::Cursor::new(Vec::new());
+        image.write_to(&mut bytes, ImageFormat::Png).unwrap();
+        bytes.into_inner()
+    }
+
+    /// The loader's grey PNG path gives the `image` crate's pixels, declines other PNGs, and
+    /// refuses a truncated file.
+    #[test]
+    fn grey_png_fast_path_matches_image_crate() {
+        let path = Path::new("map.png");
+        let grey = image::GrayImage::from_fn(37, 23, |x, y| image::Luma([(x * 7 + y * 11) as u8]));
+        let bytes = png_bytes(DynamicImage::ImageLuma8(grey.clone()));
+        let mut out = vec![9u8; 5];
+        let size = decode_grey8_png_into(path, &bytes, &mut out).unwrap();
+        assert_eq!(size, Some((37, 23)));
+        assert_eq!(out, grey.into_raw());
+
+        let rgb = png_bytes(DynamicImage::ImageRgb8(image::RgbImage::new(4, 4)));
+        assert_eq!(decode_grey8_png_into(path, &rgb, &mut out).unwrap(), None);
+        let deep = png_bytes(DynamicImage::ImageLuma16(image::ImageBuffer::new(4, 4)));
+        assert_eq!(decode_grey8_png_into(path, &deep, &mut out).unwrap(), None);
+
+        let cut = &bytes[..bytes.len() / 2];
+        assert!(matches!(
+            decode_grey8_png_into(path, cut, &mut out),
+            Err(DataError::Decode { .. })
+        ));
+    }
 }

@@ -157,6 +157,9 @@ pub struct Dataset {
     train: Vec<Sample>,
     val: Vec<Sample>,
     skipped: Vec<SkippedPair>,
+    /// Split folders that do not exist (only ever `train` beside a present `val`, so that a
+    /// val-only copy of a dataset can be scored); [`Dataset::require`] turns them into errors.
+    absent: Vec<(Split, PathBuf)>,
 }
 
 impl Dataset {
@@ -189,15 +192,23 @@ impl Dataset {
         }
         let has_split_dirs = layout != LayoutKind::Stimuli || images.join("train").is_dir();
         let mut skipped = Vec::new();
+        let mut absent = Vec::new();
         let (train, val) = if has_split_dirs {
+            // Without `train/` the dataset is still usable for scoring its `val/` split; it is an
+            // error only when neither exists (or later, through `require`, when training).
+            let train_dir = images.join("train");
+            let val_only = !train_dir.is_dir() && images.join("val").is_dir();
+            if val_only {
+                absent.push((Split::Train, train_dir.clone()));
+            }
             let train = pair_folder(
-                &images.join("train"),
+                &train_dir,
                 &maps.join("train"),
                 &fixes.join("train"),
                 layout,
                 options,
                 &mut skipped,
-                true,
+                !val_only,
             )?;
             let val = pair_folder(
                 &images.join("val"),
@@ -219,14 +230,28 @@ impl Dataset {
             train,
             val,
             skipped,
+            absent,
         })
     }
 
-    /// The samples of one split, sorted by stem.
+    /// The samples of one split, sorted by stem (empty for a split whose folder is absent, see
+    /// [`Dataset::require`]).
     pub fn split(&self, split: Split) -> &[Sample] {
         match split {
             Split::Train => &self.train,
             Split::Val => &self.val,
+        }
+    }
+
+    /// The samples of a split the caller cannot do without (training needs `train`): an error
+    /// naming the missing folder when discovery found the split absent.
+    pub fn require(&self, split: Split) -> Result<&[Sample], DataError> {
+        match self.absent.iter().find(|(s, _)| *s == split) {
+            Some((_, path)) => Err(DataError::MissingDir {
+                path: path.clone(),
+                layout: self.layout.name(),
+            }),
+            None => Ok(self.split(split)),
         }
     }
 

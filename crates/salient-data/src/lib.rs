@@ -7,7 +7,8 @@
 //!   `maps/` (+ `fixations/`), and the MIT1003 / CAT2000 style `stimuli/` + `saliency/`
 //!   (+ `fixations/`), detected automatically or forced with [`DiscoverOptions::layout`]. Files
 //!   pair by stem; bad pairs are errors naming the file, or with `skip_bad` are listed in
-//!   [`Dataset::skipped`].
+//!   [`Dataset::skipped`]. A copy holding only `val/` is fine for scoring; training asks for
+//!   its split with [`Dataset::require`], which names the missing folder.
 //! - **Decoding** ([`load_rgb8`], [`load_map`], [`load_fixations`]): grey, RGBA, CMYK JPEG and
 //!   16-bit PNG to RGB8 / `f32` in `[0, 1]` / binary; truncated JPEGs are refused.
 //! - **Resizing** ([`resize_rgb8`], [`resize_map`], [`resize_u8`], [`resize_f32`]): OpenCV
@@ -16,8 +17,11 @@
 //! - **Augmentation** ([`Pipeline`], [`Op`]): a list of ops (resize, random sized crop,
 //!   horizontal flip, rotate) applied with one geometry draw to image, map and fixations, drawn
 //!   from a per-sample RNG keyed by `(seed, epoch, index)`.
-//! - **Loading** ([`Loader`]): seeded per-epoch shuffle, rayon decode + augment, a bounded prefetch
-//!   queue, [`Batch`]es laid out NCHW; byte-identical whatever the thread count.
+//! - **Loading** ([`Loader`]): seeded per-epoch shuffle, rayon decode + augment (one job per
+//!   batch, several in flight, handed on in order), a bounded prefetch queue, [`Batch`]es laid
+//!   out NCHW; byte-identical whatever the thread count. Per-thread buffers are reused from
+//!   sample to sample, and the hot loops (RGB resizing, rotation) use SSE2/SSSE3 on x86-64 with
+//!   results identical to the scalar code.
 //! - **Inference input** ([`prepare_image`]) and **synthetic data** ([`synth::write_synthetic`]).
 //!
 //! ```no_run
@@ -38,6 +42,7 @@ pub mod loader;
 pub mod normalize;
 pub mod prepare;
 pub mod resize;
+mod scratch;
 pub mod synth;
 pub mod warp;
 

@@ -6,13 +6,13 @@
 //! `(seed, epoch, sample index)` only, and every sample writes into its own slot of the batch,
 //! so batches are byte-identical whatever the thread count.
 
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use crossbeam_channel::{bounded, Receiver};
+use crossbeam_channel::{bounded, unbounded, Receiver};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
-use rayon::prelude::*;
 
 use crate::augment::{apply_pipeline_to_source, sample_rng, Pipeline};
 use crate::error::DataError;
@@ -208,6 +208,10 @@ impl Loader {
 
     /// Starts preparing `epoch` in the background; iterate to receive its batches. An error ends
     /// the epoch after it is yielded. Dropping the iterator stops the work.
+    ///
+    /// Each batch is one job on the loader's pool, several in flight at once (one per thread
+    /// plus the prefetch depth), so no thread waits for another between batches; finished
+    /// batches are handed on in epoch order.
     pub fn epoch(&self, epoch: u64) -> EpochBatches {
         let (sender, receiver) = bounded(self.config.prefetch.max(1));
         let samples = Arc::clone(&self.samples);
@@ -219,18 +223,50 @@ impl Loader {
             .name("salient-data-prefetch".into())
             .spawn(move || {
                 let order = epoch_order(samples.len(), &config, epoch);
-                let mut chunks: Vec<&[usize]> = order.chunks(config.batch_size).collect();
+                let mut chunks: Vec<Vec<usize>> = order
+                    .chunks(config.batch_size)
+                    .map(<[usize]>::to_vec)
+                    .collect();
                 if config.drop_last && chunks.last().is_some_and(|c| c.len() < config.batch_size) {
                     chunks.pop();
                 }
-                // Enough samples per parallel round (8 per thread) that uneven samples even out.
-                let per_round = (8 * pool.current_num_threads())
-                    .div_ceil(config.batch_size)
-                    .max(1);
-                for round in chunks.chunks(per_round) {
-                    let batches =
-                        pool.install(|| make_round(round, &samples, &config, epoch, &spare));
-                    for batch in batches {
+                // Batches spawned and not yet handed on: enough that every thread stays busy.
+                let limit = pool.current_num_threads() + config.prefetch.max(1);
+                let (done_sender, done) = unbounded::<(usize, BatchResult)>();
+                let mut jobs = chunks.into_iter().enumerate();
+                let (mut in_flight, mut next) = (0usize, 0usize);
+                let mut finished: BTreeMap<usize, BatchResult> = BTreeMap::new();
+                loop {
+                    while in_flight < limit {
+                        let Some((at, indices)) = jobs.next() else {
+                            break;
+                        };
+                        let (samples, config, spare, done_sender) = (
+                            Arc::clone(&samples),
+                            Arc::clone(&config),
+                            Arc::clone(&spare),
+                            done_sender.clone(),
+                        );
+                        pool.spawn(move || {
+                            let batch = make_batch(&indices, &samples, &config, epoch, &spare);
+                            // The epoch may have been dropped meanwhile; then nobody waits.
+                            let _ = done_sender.send((at, batch));
+                        });
+                        in_flight += 1;
+                    }
+                    if in_flight == 0 {
+                        return;
+                    }
+                    // This thread holds a sender, so `recv` can only wait, never fail.
+                    let Ok((at, batch)) = done.recv() else {
+                        return;
+                    };
+                    finished.insert(at, batch);
+                    // A batch leaves the window only when handed on, so a slow batch holds at
+                    // most `limit` others in memory behind it.
+                    while let Some(batch) = finished.remove(&next) {
+                        next += 1;
+                        in_flight -= 1;
                         let outcome = match batch {
                             Ok((batch, bad)) => {
                                 if let Ok(mut list) = skipped.lock() {
@@ -269,62 +305,41 @@ fn epoch_order(len: usize, config: &LoaderConfig, epoch: u64) -> Vec<usize> {
     order
 }
 
-type RoundResult = Result<(Batch, Vec<SkippedPair>), DataError>;
+type BatchResult = Result<(Batch, Vec<SkippedPair>), DataError>;
 
-/// Prepares the batches of one round in parallel, each sample into its own slot.
-fn make_round(
-    round: &[&[usize]],
+/// Prepares one batch, its samples one after another into their slots.
+fn make_batch(
+    indices: &[usize],
     samples: &[Sample],
     config: &LoaderConfig,
     epoch: u64,
     spare: &SparePlanes,
-) -> Vec<RoundResult> {
+) -> BatchResult {
     let (h, w) = (config.height, config.width);
     let plane = h * w;
-    let mut batches: Vec<Batch> = round
-        .iter()
-        .map(|indices| {
-            let n = indices.len();
-            Batch {
-                images: spare.take(n * 3 * plane),
-                maps: spare.take(n * plane),
-                fixations: config.with_fixations.then(|| spare.take(n * plane)),
-                n,
-                height: h,
-                width: w,
-                stems: indices.iter().map(|&i| samples[i].stem.clone()).collect(),
-                indices: indices.to_vec(),
-            }
-        })
-        .collect();
-    let mut jobs = Vec::new();
-    for batch in batches.iter_mut() {
-        let fixation_slots: Vec<Option<&mut [f32]>> = match batch.fixations.as_mut() {
-            Some(f) => f.chunks_mut(plane).map(Some).collect(),
-            None => (0..batch.n).map(|_| None).collect(),
-        };
-        let slots = batch
-            .images
-            .chunks_mut(3 * plane)
-            .zip(batch.maps.chunks_mut(plane))
-            .zip(fixation_slots)
-            .zip(batch.indices.iter().copied());
-        jobs.extend(slots.map(|(((image, map), fix), index)| (index, image, map, fix)));
-    }
-    let outcomes: Vec<Result<(), DataError>> = jobs
-        .into_par_iter()
-        .map(|(index, image, map, fix)| {
+    let n = indices.len();
+    let mut batch = Batch {
+        images: spare.take(n * 3 * plane),
+        maps: spare.take(n * plane),
+        fixations: config.with_fixations.then(|| spare.take(n * plane)),
+        n,
+        height: h,
+        width: w,
+        stems: indices.iter().map(|&i| samples[i].stem.clone()).collect(),
+        indices: indices.to_vec(),
+    };
+    let mut fixation_slots = batch.fixations.as_mut().map(|f| f.chunks_mut(plane));
+    let results: Vec<Result<(), DataError>> = batch
+        .images
+        .chunks_mut(3 * plane)
+        .zip(batch.maps.chunks_mut(plane))
+        .zip(indices)
+        .map(|((image, map), &index)| {
+            let fix = fixation_slots.as_mut().and_then(Iterator::next);
             prepare_sample(&samples[index], index, config, epoch, image, map, fix)
         })
         .collect();
-    let mut outcomes = outcomes.into_iter();
-    batches
-        .into_iter()
-        .map(|batch| {
-            let results: Vec<Result<(), DataError>> = outcomes.by_ref().take(batch.n).collect();
-            settle(batch, results, config.skip_bad)
-        })
-        .collect()
+    settle(batch, results, config.skip_bad)
 }
 
 /// Decodes, augments and writes one sample into its batch slot.
@@ -356,11 +371,12 @@ fn prepare_sample(
     if let Some(out) = fixations_out {
         frame.fixation_raster(out);
     }
+    frame.recycle();
     Ok(())
 }
 
 /// Fails the batch on the first error, or under `skip_bad` removes the failed slots.
-fn settle(mut batch: Batch, results: Vec<Result<(), DataError>>, skip_bad: bool) -> RoundResult {
+fn settle(mut batch: Batch, results: Vec<Result<(), DataError>>, skip_bad: bool) -> BatchResult {
     let mut skipped = Vec::new();
     let mut keep = Vec::with_capacity(batch.n);
     for (slot, result) in results.into_iter().enumerate() {

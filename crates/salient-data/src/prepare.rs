@@ -2,8 +2,8 @@
 
 use crate::augment::Frame;
 use crate::decode::{
-    decode_colour_jpeg_into, load_fixations, load_map, load_map_pixels, load_rgb8, rgb8_from_bytes,
-    MapPixels, RgbImage,
+    decode_colour_jpeg_into, decode_grey8_png_into, load_fixations, load_map, load_map_pixels,
+    load_rgb8, rgb8_from_bytes, MapPixels, RgbImage,
 };
 use crate::error::DataError;
 use crate::layout::Sample;
@@ -60,12 +60,16 @@ pub struct Source {
 pub struct DecodeBuffers {
     file: Vec<u8>,
     rgb: Vec<u8>,
+    map: Vec<u8>,
 }
 
 impl DecodeBuffers {
-    /// Takes the pixel buffer of a finished source back for the next decode.
+    /// Takes the pixel buffers of a finished source back for the next decode.
     pub fn recycle(&mut self, source: Source) {
         self.rgb = source.rgb;
+        if let MapPixels::U8(map) = source.map {
+            self.map = map;
+        }
     }
 }
 
@@ -91,7 +95,12 @@ pub fn load_source_with(
             size
         }
     };
-    let (map_w, map_h, map) = load_map_pixels(&sample.map)?;
+    read_into(&sample.map, &mut buffers.file)?;
+    let mut grey = std::mem::take(&mut buffers.map);
+    let (map_w, map_h, map) = match decode_grey8_png_into(&sample.map, &buffers.file, &mut grey)? {
+        Some((w, h)) => (w, h, MapPixels::U8(grey)),
+        None => load_map_pixels(&sample.map)?,
+    };
     if (map_w, map_h) != (width, height) {
         return Err(DataError::SizeMismatch {
             image: sample.image.clone(),

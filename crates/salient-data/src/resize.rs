@@ -128,18 +128,64 @@ pub fn resize_u8(src: View<u8>, dst: &mut [u8], dst_w: usize, dst_h: usize) {
         let (b0, b1) = fixed_weights(tap);
         let (r0, r1) = rows.get(tap.first, tap.second, horizontal);
         let out = &mut dst[y * row_len..(y + 1) * row_len];
-        for ((o, &a), &b) in out.iter_mut().zip(r0).zip(r1) {
-            // OpenCV's SIMD vertical pass (VResizeLinearVec_32s8u): 16-bit high products.
-            let a = ((a >> 4) * b0) >> 16;
-            let b = ((b >> 4) * b1) >> 16;
-            *o = ((a + b + 2) >> 2).clamp(0, 255) as u8;
+        vpass_u8(&r0[..row_len], &r1[..row_len], (b0, b1), out);
+    }
+}
+
+/// OpenCV's SIMD vertical pass (`VResizeLinearVec_32s8u`): 16-bit high products of the
+/// horizontal sums (shifted into 16 bits) and the row weights. Written on `i16` values so the
+/// compiler turns it into packed high multiplies (`pmulhw`).
+fn vpass_u8(r0: &[i32], r1: &[i32], (b0, b1): (i32, i32), out: &mut [u8]) {
+    let (b0, b1) = (b0 as i16, b1 as i16);
+    let high = |v: i32, w: i16| ((i32::from((v >> 4) as i16) * i32::from(w)) >> 16) as i16;
+    #[cfg(target_arch = "x86_64")]
+    let done = vpass_u8_sse2(r0, r1, (b0, b1), out);
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = 0;
+    let (r0, r1, out) = (&r0[done..], &r1[done..], &mut out[done..]);
+    for ((o, &a), &b) in out.iter_mut().zip(r0).zip(r1) {
+        let sum = i32::from(high(a, b0)) + i32::from(high(b, b1));
+        *o = ((sum + 2) >> 2).clamp(0, 255) as u8;
+    }
+}
+
+/// [`vpass_u8`] eight outputs at a time, as OpenCV's SSE2 code does it (`pmulhw`); returns how
+/// many outputs it wrote (a multiple of 8), leaving the rest to the scalar loop.
+#[cfg(target_arch = "x86_64")]
+fn vpass_u8_sse2(r0: &[i32], r1: &[i32], (b0, b1): (i16, i16), out: &mut [u8]) -> usize {
+    use std::arch::x86_64::*;
+    let len = out.len().min(r0.len()).min(r1.len()) / 8 * 8;
+    for ((o, a), b) in out[..len]
+        .chunks_exact_mut(8)
+        .zip(r0[..len].chunks_exact(8))
+        .zip(r1[..len].chunks_exact(8))
+    {
+        // SAFETY: SSE2 is part of the x86-64 baseline; each load reads four `i32`s of an
+        // 8-element chunk and the store writes the 8-byte output chunk.
+        unsafe {
+            let load = |v: &[i32]| {
+                let lo = _mm_srai_epi32::<4>(_mm_loadu_si128(v.as_ptr().cast()));
+                let hi = _mm_srai_epi32::<4>(_mm_loadu_si128(v.as_ptr().add(4).cast()));
+                _mm_packs_epi32(lo, hi)
+            };
+            let top = _mm_mulhi_epi16(load(a), _mm_set1_epi16(b0));
+            let bottom = _mm_mulhi_epi16(load(b), _mm_set1_epi16(b1));
+            let sum = _mm_add_epi16(_mm_add_epi16(top, bottom), _mm_set1_epi16(2));
+            let bytes = _mm_packus_epi16(_mm_srai_epi16::<2>(sum), _mm_setzero_si128());
+            _mm_storel_epi64(o.as_mut_ptr().cast(), bytes);
         }
     }
+    len
 }
 
 fn hpass_u8(row: &[u8], cn: usize, xtaps: &[(usize, usize, i32, i32)], out: &mut [i32]) {
     match cn {
         1 => hpass_u8_n::<1>(row, xtaps, out),
+        #[cfg(target_arch = "x86_64")]
+        3 if std::arch::is_x86_feature_detected!("ssse3") => {
+            // SAFETY: the CPU has SSSE3 (checked just above).
+            unsafe { hpass_rgb_ssse3(row, xtaps, out) }
+        }
         3 => hpass_u8_n::<3>(row, xtaps, out),
         _ => {
             for (d, &(i0, i1, a, b)) in xtaps.iter().enumerate() {
@@ -157,6 +203,43 @@ fn hpass_u8_n<const CN: usize>(row: &[u8], xtaps: &[(usize, usize, i32, i32)], o
         let p1: &[u8; CN] = row[i1..i1 + CN].try_into().unwrap();
         for c in 0..CN {
             o[c] = p0[c] as i32 * a + p1[c] as i32 * b;
+        }
+    }
+}
+
+/// The RGB horizontal pass with one `pmaddwd` per output pixel: the two source pixels' bytes are
+/// shuffled into `(first, second)` 16-bit pairs per channel and multiply-added with the pair of
+/// weights, giving exactly the `i32` sums of [`hpass_u8_n`] (which the last pixels, too near the
+/// row's end for an 8-byte load, still use).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "ssse3")]
+fn hpass_rgb_ssse3(row: &[u8], xtaps: &[(usize, usize, i32, i32)], out: &mut [i32]) {
+    use std::arch::x86_64::*;
+    // r0 r1 g0 g1 b0 b1 as 16-bit lanes (0x80: zero), then two zero lanes.
+    let pairs = _mm_setr_epi8(
+        0, -128, 3, -128, 1, -128, 4, -128, 2, -128, 5, -128, -128, -128, -128, -128,
+    );
+    for (d, &(i0, i1, a, b)) in xtaps.iter().enumerate() {
+        let at = d * 3;
+        if i1 == i0 + 3 && i0 + 8 <= row.len() {
+            let source = &row[i0..i0 + 8];
+            let weights = _mm_set1_epi32((a & 0xFFFF) | (b << 16));
+            // SAFETY: the load reads the 8 bytes of `source`; the 4-lane store writes `out[at..
+            // at + 4]` (its fourth lane is the next pixel's, rewritten by that pixel), and
+            // otherwise the sums go through a local array.
+            unsafe {
+                let pixels = _mm_loadl_epi64(source.as_ptr().cast());
+                let sums = _mm_madd_epi16(_mm_shuffle_epi8(pixels, pairs), weights);
+                if at + 4 <= out.len() {
+                    _mm_storeu_si128(out[at..at + 4].as_mut_ptr().cast(), sums);
+                } else {
+                    let mut lanes = [0i32; 4];
+                    _mm_storeu_si128(lanes.as_mut_ptr().cast(), sums);
+                    out[at..at + 3].copy_from_slice(&lanes[..3]);
+                }
+            }
+        } else {
+            hpass_u8_n::<3>(row, &[(i0, i1, a, b)], &mut out[at..at + 3]);
         }
     }
 }
@@ -297,5 +380,58 @@ pub fn resize_map(map: &MapF32, width: usize, height: usize) -> MapF32 {
         width,
         height,
         data,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The SIMD vertical pass must give the scalar arithmetic's bytes exactly.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn sse2_vertical_pass_equals_scalar_arithmetic() {
+        let r0: Vec<i32> = (0..37).map(|i| (i * 14_111) % (255 * 2048 + 1)).collect();
+        let r1: Vec<i32> = (0..37)
+            .map(|i| (i * 9_973 + 500) % (255 * 2048 + 1))
+            .collect();
+        for (b0, b1) in [(2048, 0), (1024, 1024), (3, 2045), (1500, 548)] {
+            let mut out = vec![0u8; 37];
+            vpass_u8(&r0, &r1, (b0, b1), &mut out);
+            let expected: Vec<u8> = r0
+                .iter()
+                .zip(&r1)
+                .map(|(&a, &b)| {
+                    (((((a >> 4) * b0) >> 16) + (((b >> 4) * b1) >> 16) + 2) >> 2) as u8
+                })
+                .collect();
+            assert_eq!(out, expected, "weights {b0} {b1}");
+        }
+    }
+
+    /// The SIMD horizontal pass must give the scalar pass's sums exactly, edges included.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn ssse3_rgb_pass_equals_scalar_pass() {
+        if !std::arch::is_x86_feature_detected!("ssse3") {
+            return;
+        }
+        for (src_w, dst_w) in [(37, 16), (37, 64), (640, 256), (5, 3), (1, 4)] {
+            let row: Vec<u8> = (0..src_w * 3)
+                .map(|i| ((i * 97 + 13) % 256) as u8)
+                .collect();
+            let xtaps: Vec<(usize, usize, i32, i32)> = taps(src_w, dst_w)
+                .iter()
+                .map(|t| {
+                    let (a, b) = fixed_weights(t);
+                    (t.first * 3, t.second * 3, a, b)
+                })
+                .collect();
+            let (mut simd, mut scalar) = (vec![0i32; dst_w * 3], vec![0i32; dst_w * 3]);
+            // SAFETY: SSSE3 is present (checked above).
+            unsafe { hpass_rgb_ssse3(&row, &xtaps, &mut simd) };
+            hpass_u8_n::<3>(&row, &xtaps, &mut scalar);
+            assert_eq!(simd, scalar, "{src_w} -> {dst_w}");
+        }
     }
 }

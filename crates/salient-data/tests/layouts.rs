@@ -316,3 +316,26 @@ fn missing_root_and_missing_map_folder_are_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn val_only_dataset_can_be_scored_but_not_trained_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    salicon(root, 0, 2, 24, 16);
+    assert!(!root.join("images/train").exists());
+    let data = discover(root).unwrap();
+    assert_eq!(data.split(Split::Val).len(), 2);
+    assert_eq!(data.require(Split::Val).unwrap().len(), 2);
+    assert!(data.split(Split::Train).is_empty());
+    match data.require(Split::Train) {
+        Err(DataError::MissingDir { path, .. }) => assert_eq!(path, root.join("images/train")),
+        other => panic!("expected a missing train folder, got {other:?}"),
+    }
+
+    // With neither split folder there is nothing to use: the train folder is reported.
+    std::fs::remove_dir_all(root.join("images/val")).unwrap();
+    match discover(root) {
+        Err(DataError::MissingDir { path, .. }) => assert_eq!(path, root.join("images/train")),
+        other => panic!("expected a missing train folder, got {other:?}"),
+    }
+}

@@ -143,7 +143,7 @@ pub fn dataset_sources(cfg: &crate::TrainConfig) -> Result<Sources, TrainError> 
         ..DiscoverOptions::default()
     };
     let dataset = Dataset::discover(&cfg.data, &options).map_err(data_err)?;
-    let train_samples = dataset.split(Split::Train);
+    let train_samples = dataset.require(Split::Train).map_err(data_err)?;
     let val_samples = dataset.split(Split::Val);
     let has_fix = |s: &[Sample]| !s.is_empty() && s.iter().all(|x| x.fixations.is_some());
     if cfg.loss.needs_fixations() && !has_fix(train_samples) {
