@@ -120,7 +120,7 @@ impl Decoder {
         for (deconv, skip, conv, deconv_name, conv_name) in stages {
             let up = deconv.forward(&x, mode)?;
             timer.lap(deconv_name);
-            x = conv.forward(&Tensor::cat(&[&up, skip], 1)?, mode)?;
+            x = conv.forward(&crate::kernels::cat_channels(&up, skip)?, mode)?;
             timer.lap(conv_name);
         }
         let up = self.deconv0.forward(&x, mode)?;

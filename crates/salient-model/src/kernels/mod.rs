@@ -11,10 +11,12 @@
 //! - [`max_pool2d`]: PyTorch's padded max pooling with a first-maximum backward.
 //! - [`batch_norm_train`], [`affine_act`] and [`add_relu`]: BatchNorm fused with the activation
 //!   after it (batch statistics or a fixed per-channel affine map), and the residual join.
+//! - [`cat_channels`]: the decoder's concatenation, without gradients for constant inputs.
 //!
 //! Every kernel matches candle's reference op to float rounding, gradients included (tests below).
 
 mod bn_act;
+mod cat;
 mod conv_ops;
 mod direct_conv;
 mod gemm_conv;
@@ -26,6 +28,7 @@ mod tests;
 pub use bn_act::Activation;
 use bn_act::{AddReluOp, AffineActOp, BatchNormTrainOp};
 use candle_core::{DType, Result, Tensor};
+use cat::CatChannelsOp;
 use conv_ops::{ConvOp, Kind};
 use max_pool::{MaxPoolOp, Pool};
 
@@ -151,4 +154,14 @@ fn per_channel_shape(x: &Tensor) -> Result<Vec<usize>> {
     }
     shape[1] = x.dim(1)?;
     Ok(shape)
+}
+
+/// `cat([a, b], 1)`: on CPU a custom op whose backward computes gradients only for tracked inputs
+/// (candle's `cat` gives every input one, constants included).
+pub fn cat_channels(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if custom_cpu(a, Some(b)) {
+        a.contiguous()?.apply_op2(&b.contiguous()?, CatChannelsOp)
+    } else {
+        Tensor::cat(&[a, b], 1)
+    }
 }
