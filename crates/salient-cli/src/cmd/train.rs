@@ -209,11 +209,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     progress.finish();
     let all_bad = sources.all_skipped();
     if !all_bad.is_empty() {
-        eprintln!(
-            "skipped {} bad pair(s): {}",
-            all_bad.len(),
-            describe_skipped(&all_bad, 5)
-        );
+        eprintln!("bad input (--skip-bad): {}", describe_skipped(&all_bad, 5));
     }
     match outcome? {
         Outcome::Finished { step, best } => {
