@@ -480,6 +480,45 @@ impl CustomOp3 for AffineActOp {
     }
 }
 
+/// An element-wise map of two equally shaped operands.
+trait ZipMap: Sync {
+    fn map<T: WithDType>(&self, a: T, b: T) -> T;
+}
+
+/// Runs `m` over two contiguous f32/f64 operands in parallel chunks; `what` names them in errors.
+fn zip_map<M: ZipMap>(
+    m: &M,
+    name: &str,
+    what: [&str; 2],
+    (s1, l1): (&CpuStorage, &Layout),
+    (s2, l2): (&CpuStorage, &Layout),
+) -> Result<(CpuStorage, Shape)> {
+    if l1.dims() != l2.dims() {
+        bail!(
+            "{name}: {} {:?} and {} {:?} differ",
+            what[0],
+            l1.dims(),
+            what[1],
+            l2.dims()
+        );
+    }
+    const CHUNK: usize = 1 << 14;
+    let storage = float_dispatch!(name, s1, |T| {
+        let a = slice::<T>(s1, l1, what[0])?;
+        let b = slice::<T>(s2, l2, what[1])?;
+        let mut out = vec![T::from_f64(0.0); a.len()];
+        out.par_chunks_mut(CHUNK)
+            .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))
+            .for_each(|(o, (a, b))| {
+                for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
+                    *o = m.map(a, b);
+                }
+            });
+        T::to_cpu_storage_owned(out)
+    });
+    Ok((storage, l1.shape().clone()))
+}
+
 /// `grad · act'(y)` from an activation's output `y`, applied to `(grad, y)`.
 pub(super) struct ActivationGradOp {
     pub act: Activation,
@@ -497,34 +536,30 @@ impl CustomOp2 for ActivationGradOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        if l1.dims() != l2.dims() {
-            bail!(
-                "{}: gradient {:?} vs output {:?}",
-                self.name(),
-                l1.dims(),
-                l2.dims()
-            );
-        }
-        let storage = float_dispatch!(self.name(), s1, |T| {
-            let g = slice::<T>(s1, l1, "gradient")?;
-            let y = slice::<T>(s2, l2, "activation output")?;
-            let slope = T::from_f64(self.act.negative_slope);
-            let mut out = vec![T::from_f64(0.0); g.len()];
-            out.par_chunks_mut(1 << 14)
-                .zip(g.par_chunks(1 << 14).zip(y.par_chunks(1 << 14)))
-                .for_each(|(o, (g, y))| {
-                    for ((o, &g), &y) in o.iter_mut().zip(g).zip(y) {
-                        *o = g * Activation::derivative_at_output(y, slope);
-                    }
-                });
-            T::to_cpu_storage_owned(out)
-        });
-        Ok((storage, l1.shape().clone()))
+        zip_map(
+            self,
+            self.name(),
+            ["gradient", "activation output"],
+            (s1, l1),
+            (s2, l2),
+        )
+    }
+}
+
+impl ZipMap for ActivationGradOp {
+    fn map<T: WithDType>(&self, g: T, y: T) -> T {
+        g * Activation::derivative_at_output(y, T::from_f64(self.act.negative_slope))
     }
 }
 
 /// `relu(a + b)`: the residual join of a bottleneck block, applied to `(a, b)`.
 pub(super) struct AddReluOp;
+
+impl ZipMap for AddReluOp {
+    fn map<T: WithDType>(&self, a: T, b: T) -> T {
+        Activation::eval(a + b, T::from_f64(0.0))
+    }
+}
 
 impl CustomOp2 for AddReluOp {
     fn name(&self) -> &'static str {
@@ -538,28 +573,13 @@ impl CustomOp2 for AddReluOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        if l1.dims() != l2.dims() {
-            bail!(
-                "{}: operands {:?} and {:?} differ",
-                self.name(),
-                l1.dims(),
-                l2.dims()
-            );
-        }
-        let storage = float_dispatch!(self.name(), s1, |T| {
-            let a = slice::<T>(s1, l1, "left operand")?;
-            let b = slice::<T>(s2, l2, "right operand")?;
-            let mut out = vec![T::from_f64(0.0); a.len()];
-            out.par_chunks_mut(1 << 14)
-                .zip(a.par_chunks(1 << 14).zip(b.par_chunks(1 << 14)))
-                .for_each(|(o, (a, b))| {
-                    for ((o, &a), &b) in o.iter_mut().zip(a).zip(b) {
-                        *o = Activation::eval(a + b, T::from_f64(0.0));
-                    }
-                });
-            T::to_cpu_storage_owned(out)
-        });
-        Ok((storage, l1.shape().clone()))
+        zip_map(
+            self,
+            self.name(),
+            ["left operand", "right operand"],
+            (s1, l1),
+            (s2, l2),
+        )
     }
 
     fn bwd(
