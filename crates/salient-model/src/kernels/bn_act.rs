@@ -9,11 +9,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use candle_core::backend::BackendStorage;
 use candle_core::{
     bail, CpuStorage, CustomOp2, CustomOp3, DType, Layout, Result, Shape, Tensor, WithDType,
 };
 use rayon::prelude::*;
+
+use super::cpu_storage::{contiguous, float_dispatch};
 
 /// The activation after a normalisation, as its slope for negative inputs: `act(t) = t` for
 /// `t > 0`, else `slope · t`. Identity is slope 1, ReLU slope 0, LeakyReLU its slope.
@@ -70,18 +71,6 @@ impl Activation {
 pub struct BatchStats {
     pub mean: Vec<f64>,
     pub var: Vec<f64>,
-}
-
-/// The contiguous data of a CPU tensor, or an error naming the operand.
-fn slice<'a, T: WithDType>(
-    storage: &'a CpuStorage,
-    layout: &Layout,
-    what: &str,
-) -> Result<&'a [T]> {
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        bail!("{what} must be contiguous");
-    };
-    Ok(&storage.as_slice::<T>()?[start..end])
 }
 
 /// `(N, C, plane)` of an activation, checked against a per-channel operand of `c` elements.
@@ -183,23 +172,6 @@ fn to_f64_vec(t: &Tensor) -> Result<Vec<f64>> {
     t.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()
 }
 
-/// Dispatches a closure over the f32/f64 storages of a custom op, or errors naming the op.
-macro_rules! float_dispatch {
-    ($name:expr, $first:expr, |$t:ident| $body:expr) => {
-        match $first {
-            CpuStorage::F32(_) => {
-                type $t = f32;
-                $body
-            }
-            CpuStorage::F64(_) => {
-                type $t = f64;
-                $body
-            }
-            other => bail!("{}: expected f32 or f64, got {:?}", $name, other.dtype()),
-        }
-    };
-}
-
 /// Training-mode BatchNorm + activation, applied to `(x, weight, bias)`; records the batch
 /// statistics it normalised with in `stats` (for the running-statistic update and the backward pass).
 pub(super) struct BatchNormTrainOp {
@@ -215,8 +187,8 @@ impl BatchNormTrainOp {
         (sw, lw): (&CpuStorage, &Layout),
         (sb, lb): (&CpuStorage, &Layout),
     ) -> Result<Vec<T>> {
-        let w = slice::<T>(sw, lw, "batch-norm weight")?;
-        let b = slice::<T>(sb, lb, "batch-norm bias")?;
+        let w = contiguous::<T>(sw, lw, "batch-norm weight")?;
+        let b = contiguous::<T>(sb, lb, "batch-norm bias")?;
         let (n, c, plane) = planes(lx, w.len(), "batch norm")?;
         if b.len() != c {
             bail!("batch norm: bias has {} elements for {c} channels", b.len());
@@ -224,7 +196,7 @@ impl BatchNormTrainOp {
         if n * plane < 2 {
             bail!("batch norm: training needs more than one value per channel");
         }
-        let x = slice::<T>(sx, lx, "batch-norm input")?;
+        let x = contiguous::<T>(sx, lx, "batch-norm input")?;
         let stats = batch_stats(x, n, c, plane);
         let mut scale = Vec::with_capacity(c);
         let mut shift = Vec::with_capacity(c);
@@ -253,7 +225,7 @@ impl CustomOp3 for BatchNormTrainOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let storage = float_dispatch!(self.name(), s1, |T| {
+        let storage = float_dispatch!(self.name(), [s1, s2, s3], |T| {
             T::to_cpu_storage_owned(self.run::<T>((s1, l1), (s2, l2), (s3, l3))?)
         });
         Ok((storage, l1.shape().clone()))
@@ -328,9 +300,9 @@ impl BatchNormTrainBackwardOp {
                 lg.dims()
             );
         }
-        let x = slice::<T>(sx, lx, "batch-norm input")?;
-        let y = slice::<T>(sy, ly, "batch-norm output")?;
-        let g = slice::<T>(sg, lg, "batch-norm gradient")?;
+        let x = contiguous::<T>(sx, lx, "batch-norm input")?;
+        let y = contiguous::<T>(sy, ly, "batch-norm output")?;
+        let g = contiguous::<T>(sg, lg, "batch-norm gradient")?;
         let slope = T::from_f64(self.slope);
         // Per channel: Σ g' and Σ g'·(x − mean), with g' the gradient through the activation.
         let (sum_g, sum_gx): (Vec<f64>, Vec<f64>) = (0..c)
@@ -398,7 +370,7 @@ impl CustomOp3 for BatchNormTrainBackwardOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (storage, len) = float_dispatch!(self.name(), s1, |T| {
+        let (storage, len) = float_dispatch!(self.name(), [s1, s2, s3], |T| {
             let flat = self.run::<T>((s1, l1), (s2, l2), (s3, l3))?;
             let len = flat.len();
             (T::to_cpu_storage_owned(flat), len)
@@ -427,25 +399,21 @@ impl CustomOp3 for AffineActOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let scale = float_dispatch!(self.name(), s2, |T| slice::<T>(s2, l2, "scale")?
-            .iter()
-            .map(|v| v.to_f64())
-            .collect::<Vec<_>>());
-        let shift = float_dispatch!(self.name(), s3, |T| slice::<T>(s3, l3, "shift")?
-            .iter()
-            .map(|v| v.to_f64())
-            .collect::<Vec<_>>());
-        let (_, c, plane) = planes(l1, scale.len(), self.name())?;
-        if shift.len() != c {
-            bail!(
-                "{}: shift has {} elements for {c} channels",
-                self.name(),
-                shift.len()
-            );
-        }
-        let storage = float_dispatch!(self.name(), s1, |T| {
-            let x = slice::<T>(s1, l1, "input")?;
-            T::to_cpu_storage_owned(affine_act(x, c, plane, &scale, &shift, self.act))
+        let storage = float_dispatch!(self.name(), [s1, s2, s3], |T| {
+            let scale = contiguous::<T>(s2, l2, "scale")?;
+            let shift = contiguous::<T>(s3, l3, "shift")?;
+            let (_, c, plane) = planes(l1, scale.len(), self.name())?;
+            if shift.len() != c {
+                bail!(
+                    "{}: shift has {} elements for {c} channels",
+                    self.name(),
+                    shift.len()
+                );
+            }
+            let widen = |v: &[T]| v.iter().map(|v| v.to_f64()).collect::<Vec<_>>();
+            let x = contiguous::<T>(s1, l1, "input")?;
+            let out = affine_act(x, c, plane, &widen(scale), &widen(shift), self.act);
+            T::to_cpu_storage_owned(out)
         });
         Ok((storage, l1.shape().clone()))
     }
@@ -503,9 +471,9 @@ fn zip_map<M: ZipMap>(
         );
     }
     const CHUNK: usize = 1 << 14;
-    let storage = float_dispatch!(name, s1, |T| {
-        let a = slice::<T>(s1, l1, what[0])?;
-        let b = slice::<T>(s2, l2, what[1])?;
+    let storage = float_dispatch!(name, [s1, s2], |T| {
+        let a = contiguous::<T>(s1, l1, what[0])?;
+        let b = contiguous::<T>(s2, l2, what[1])?;
         let mut out = vec![T::from_f64(0.0); a.len()];
         out.par_chunks_mut(CHUNK)
             .zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK)))

@@ -6,9 +6,10 @@
 //! step whose results nobody read. This op returns a contiguous gradient slice for each tracked
 //! input only.
 
-use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp2, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
+
+use super::cpu_storage::{contiguous, float_dispatch};
 
 /// `cat([a, b], 1)` for `a` `(N, Ca, …)` and `b` `(N, Cb, …)` with equal other dimensions.
 pub(super) struct CatChannelsOp;
@@ -41,25 +42,13 @@ impl CustomOp2 for CatChannelsOp {
         if da.len() < 2 || da.len() != db.len() || da[0] != db[0] || da[2..] != db[2..] {
             bail!("cat along channels: shapes {da:?} and {db:?} do not fit");
         }
-        let (Some((a0, a1)), Some((b0, b1))) = (l1.contiguous_offsets(), l2.contiguous_offsets())
-        else {
-            bail!("cat along channels: operands must be contiguous");
-        };
         let mut dims = da.to_vec();
         dims[1] += db[1];
-        let storage = match (s1, s2) {
-            (CpuStorage::F32(a), CpuStorage::F32(b)) => {
-                f32::to_cpu_storage_owned(run(&a[a0..a1], &b[b0..b1], da[0]))
-            }
-            (CpuStorage::F64(a), CpuStorage::F64(b)) => {
-                f64::to_cpu_storage_owned(run(&a[a0..a1], &b[b0..b1], da[0]))
-            }
-            _ => bail!(
-                "cat along channels: expected two f32 or two f64 operands, got {:?} and {:?}",
-                s1.dtype(),
-                s2.dtype()
-            ),
-        };
+        let storage = float_dispatch!(self.name(), [s1, s2], |T| {
+            let a = contiguous::<T>(s1, l1, "cat's first operand")?;
+            let b = contiguous::<T>(s2, l2, "cat's second operand")?;
+            T::to_cpu_storage_owned(run(a, b, da[0]))
+        });
         Ok((storage, Shape::from(dims)))
     }
 

@@ -2,9 +2,9 @@
 //! without bias, dilation or groups), each with a backward op that computes the input and weight
 //! gradients in one pass and skips whichever is not tracked (frozen weights, constant inputs).
 
+use super::cpu_storage::{contiguous, float_dispatch};
 use super::direct_conv;
 use super::gemm_conv::{self, Elem, Geometry};
-use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// Which of the two convolutions an op computes.
@@ -83,18 +83,6 @@ impl Kind {
     }
 }
 
-/// The contiguous data of a CPU tensor, or an error naming the operand.
-fn contiguous<'a, T: candle_core::WithDType>(
-    storage: &'a CpuStorage,
-    layout: &Layout,
-    what: &str,
-) -> Result<&'a [T]> {
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        bail!("{what} must be contiguous");
-    };
-    Ok(&storage.as_slice::<T>()?[start..end])
-}
-
 /// The forward op, applied to `(x, w)`.
 pub(super) struct ConvOp {
     pub kind: Kind,
@@ -143,22 +131,10 @@ impl CustomOp2 for ConvOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        match (s1, s2) {
-            (CpuStorage::F32(_), CpuStorage::F32(_)) => {
-                let (out, shape) = self.run::<f32>(s1, l1, s2, l2)?;
-                Ok((CpuStorage::F32(out), shape))
-            }
-            (CpuStorage::F64(_), CpuStorage::F64(_)) => {
-                let (out, shape) = self.run::<f64>(s1, l1, s2, l2)?;
-                Ok((CpuStorage::F64(out), shape))
-            }
-            _ => bail!(
-                "{}: input and weight must both be f32 or both f64, got {:?} and {:?}",
-                self.name(),
-                s1.dtype(),
-                s2.dtype()
-            ),
-        }
+        float_dispatch!(self.name(), [s1, s2], |T| {
+            let (out, shape) = self.run::<T>(s1, l1, s2, l2)?;
+            Ok((T::to_cpu_storage_owned(out), shape))
+        })
     }
 
     fn bwd(
@@ -275,19 +251,11 @@ impl CustomOp3 for ConvBackwardOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let (storage, len) = match (s1, s2, s3) {
-            (CpuStorage::F32(_), CpuStorage::F32(_), CpuStorage::F32(_)) => {
-                let flat = self.run::<f32>(s1, l1, s2, l2, s3, l3)?;
-                let len = flat.len();
-                (CpuStorage::F32(flat), len)
-            }
-            (CpuStorage::F64(_), CpuStorage::F64(_), CpuStorage::F64(_)) => {
-                let flat = self.run::<f64>(s1, l1, s2, l2, s3, l3)?;
-                let len = flat.len();
-                (CpuStorage::F64(flat), len)
-            }
-            _ => bail!("{}: operands must all be f32 or all f64", self.name()),
-        };
+        let (storage, len) = float_dispatch!(self.name(), [s1, s2, s3], |T| {
+            let flat = self.run::<T>(s1, l1, s2, l2, s3, l3)?;
+            let len = flat.len();
+            (T::to_cpu_storage_owned(flat), len)
+        });
         Ok((storage, Shape::from(len)))
     }
 }

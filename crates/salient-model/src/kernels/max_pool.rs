@@ -6,9 +6,10 @@
 //! On CPU, for f32/f64, a custom op with a custom backward. Elsewhere, [`composed`] builds the same
 //! function from candle ops, exact in value and in gradient (see its doc).
 
-use candle_core::backend::BackendStorage;
 use candle_core::{bail, CpuStorage, CustomOp1, CustomOp2, DType, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
+
+use super::cpu_storage::{contiguous, float_dispatch};
 
 /// Pooling window parameters, validated against an input size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,13 +98,6 @@ fn for_each_window<T: PoolElem>(
     }
 }
 
-fn contiguous<'a, T: candle_core::WithDType>(s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
-    let Some((start, end)) = l.contiguous_offsets() else {
-        bail!("max_pool2d: operands must be contiguous");
-    };
-    Ok(&s.as_slice::<T>()?[start..end])
-}
-
 fn dims4(l: &Layout) -> Result<(usize, usize, usize, usize)> {
     match *l.dims() {
         [n, c, h, w] => Ok((n, c, h, w)),
@@ -122,7 +116,7 @@ impl MaxPoolOp {
     ) -> Result<(Vec<T>, Shape)> {
         let (n, c, h, w) = dims4(l)?;
         let (oh, ow) = self.0.out_size(h, w)?;
-        let x = contiguous::<T>(s, l)?;
+        let x = contiguous::<T>(s, l, "max-pool input")?;
         let mut out = vec![T::ZERO; n * c * oh * ow];
         if oh * ow > 0 && h * w > 0 {
             out.par_chunks_mut(oh * ow)
@@ -141,17 +135,10 @@ impl CustomOp1 for MaxPoolOp {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        match s {
-            CpuStorage::F32(_) => {
-                let (v, shape) = self.run::<f32>(s, l)?;
-                Ok((CpuStorage::F32(v), shape))
-            }
-            CpuStorage::F64(_) => {
-                let (v, shape) = self.run::<f64>(s, l)?;
-                Ok((CpuStorage::F64(v), shape))
-            }
-            _ => bail!("salient-max-pool2d: only f32 and f64, got {:?}", s.dtype()),
-        }
+        float_dispatch!(self.name(), [s], |T| {
+            let (v, shape) = self.run::<T>(s, l)?;
+            Ok((T::to_cpu_storage_owned(v), shape))
+        })
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, grad: &Tensor) -> Result<Option<Tensor>> {
@@ -181,8 +168,8 @@ impl MaxPoolBackwardOp {
                 [n, c, oh, ow]
             );
         }
-        let x = contiguous::<T>(s1, l1)?;
-        let grad = contiguous::<T>(s2, l2)?;
+        let x = contiguous::<T>(s1, l1, "max-pool input")?;
+        let grad = contiguous::<T>(s2, l2, "max-pool gradient")?;
         let mut dx = vec![T::ZERO; n * c * h * w];
         if oh * ow > 0 && h * w > 0 {
             dx.par_chunks_mut(h * w)
@@ -207,17 +194,10 @@ impl CustomOp2 for MaxPoolBackwardOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        match (s1, s2) {
-            (CpuStorage::F32(_), CpuStorage::F32(_)) => {
-                let (v, shape) = self.run::<f32>(s1, l1, s2, l2)?;
-                Ok((CpuStorage::F32(v), shape))
-            }
-            (CpuStorage::F64(_), CpuStorage::F64(_)) => {
-                let (v, shape) = self.run::<f64>(s1, l1, s2, l2)?;
-                Ok((CpuStorage::F64(v), shape))
-            }
-            _ => bail!("salient-max-pool2d-backward: operands must both be f32 or both f64"),
-        }
+        float_dispatch!(self.name(), [s1, s2], |T| {
+            let (v, shape) = self.run::<T>(s1, l1, s2, l2)?;
+            Ok((T::to_cpu_storage_owned(v), shape))
+        })
     }
 }
 

@@ -18,6 +18,7 @@
 mod bn_act;
 mod cat;
 mod conv_ops;
+mod cpu_storage;
 mod direct_conv;
 mod gemm_conv;
 mod max_pool;
