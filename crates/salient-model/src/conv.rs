@@ -1,10 +1,8 @@
 //! Bias-free 2-D convolution (the only kind the network has).
 //!
-//! On CPU (f32/f64) every convolution runs on [`crate::kernels::conv2d`], whose 1×1 path is a GEMM
-//! per image with the weight gradient accumulated in place. Elsewhere 1×1 convolutions, most of
-//! the network, run as one batched matrix product `W (O×C) · X (C×HW)` per image (after subsampling
-//! for stride 2), which the GPU's matmul handles well; larger kernels use `kernels::conv2d`, which
-//! falls back to candle's convolution there.
+//! Every convolution runs on [`crate::kernels::conv2d`], which picks the implementation: the
+//! custom GEMM kernels on CPU (f32/f64), a batched matmul for 1×1 convolutions and candle's
+//! convolution elsewhere.
 //!
 //! Both layers compute in the store's [`Precision`]: below f32 they cast the input and a fresh copy
 //! of the f32 weight down for the product and the output back to the input's dtype, so everything
@@ -12,7 +10,7 @@
 //! the weight's gradient back to f32. The cast happens at every forward, never at construction: the
 //! weight handle shares storage with a variable the optimiser updates in place.
 
-use candle_core::{DType, Result, Tensor};
+use candle_core::{Result, Tensor};
 
 use crate::store::TensorStore;
 use crate::Precision;
@@ -36,48 +34,29 @@ impl Conv2d {
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         in_precision(self.precision, x, &self.weight, |x, weight| {
-            self.forward_same_dtype(x, weight)
+            crate::kernels::conv2d(x, weight, self.stride, self.padding)
         })
     }
-
-    fn forward_same_dtype(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
-        let (out_ch, in_ch, kh, kw) = weight.dims4()?;
-        let (_, _, h, w) = x.dims4()?;
-        let pointwise = kh == 1 && kw == 1 && self.padding == 0;
-        let cpu_kernel = x.device().is_cpu() && matches!(x.dtype(), DType::F32 | DType::F64);
-        if pointwise && !cpu_kernel && h % self.stride == 0 && w % self.stride == 0 {
-            let x = subsample(x, self.stride)?;
-            let (n, _, h, w) = x.dims4()?;
-            let cols = x.reshape((n, in_ch, h * w))?;
-            let weight = weight.reshape((out_ch, in_ch))?.broadcast_left(n)?;
-            weight.matmul(&cols)?.reshape((n, out_ch, h, w))
-        } else {
-            crate::kernels::conv2d(x, weight, self.stride, self.padding)
-        }
-    }
 }
 
-/// Bias-free transposed 2-D convolution (the decoder's upsampling), weight `(Cin, Cout, K, K)`.
-pub(crate) struct ConvTranspose2d {
-    weight: Tensor,
-    stride: usize,
-    padding: usize,
-    precision: Precision,
-}
+/// Bias-free transposed 2-D convolution (the decoder's upsampling), weight `(Cin, Cout, K, K)`:
+/// the same parameters as [`Conv2d`], applied as its adjoint.
+pub(crate) struct ConvTranspose2d(Conv2d);
 
 impl ConvTranspose2d {
     pub fn new(store: &TensorStore, prefix: &str, stride: usize, padding: usize) -> Result<Self> {
-        Ok(Self {
-            weight: store.compute(&format!("{prefix}.weight"))?,
-            stride,
-            padding,
-            precision: store.precision(),
-        })
+        Conv2d::new(store, prefix, stride, padding).map(Self)
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        in_precision(self.precision, x, &self.weight, |x, weight| {
-            crate::kernels::conv_transpose2d(x, weight, self.stride, self.padding)
+        let Conv2d {
+            weight,
+            stride,
+            padding,
+            precision,
+        } = &self.0;
+        in_precision(*precision, x, weight, |x, weight| {
+            crate::kernels::conv_transpose2d(x, weight, *stride, *padding)
         })
     }
 }
@@ -95,19 +74,6 @@ fn in_precision(
         return op(x, weight);
     }
     op(&x.to_dtype(dtype)?, &weight.to_dtype(dtype)?)?.to_dtype(x.dtype())
-}
-
-/// Every `stride`-th row and column, starting at 0 (what a 1×1 convolution with that stride reads).
-fn subsample(x: &Tensor, stride: usize) -> Result<Tensor> {
-    if stride == 1 {
-        return Ok(x.clone());
-    }
-    let (n, c, h, w) = x.dims4()?;
-    let (ho, wo) = (h / stride, w / stride);
-    x.reshape((n, c, ho, stride, wo, stride))?
-        .narrow(3, 0, 1)?
-        .narrow(5, 0, 1)?
-        .reshape((n, c, ho, wo))
 }
 
 #[cfg(test)]
@@ -177,21 +143,15 @@ mod tests {
         for (name, shape, stride, padding, transposed) in cases {
             let w = Tensor::randn(0f32, 0.1, shape.as_slice(), &dev)?;
             let forward = |weight: &Tensor, precision| {
+                let conv = Conv2d {
+                    weight: weight.clone(),
+                    stride,
+                    padding,
+                    precision,
+                };
                 if transposed {
-                    let conv = ConvTranspose2d {
-                        weight: weight.clone(),
-                        stride,
-                        padding,
-                        precision,
-                    };
-                    conv.forward(&x)
+                    ConvTranspose2d(conv).forward(&x)
                 } else {
-                    let conv = Conv2d {
-                        weight: weight.clone(),
-                        stride,
-                        padding,
-                        precision,
-                    };
                     conv.forward(&x)
                 }
             };
