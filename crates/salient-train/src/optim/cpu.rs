@@ -48,18 +48,43 @@ pub(super) fn step(
     param.inplace_op3(m, v, &ParamUpdate { k })
 }
 
-fn slice<'a, T: WithDType>(s: &'a CpuStorage, l: &Layout, what: &str) -> Result<&'a [T]> {
-    let Some((a, b)) = l.contiguous_offsets() else {
-        bail!("Adam: {what} must be contiguous");
-    };
-    Ok(&s.as_slice::<T>()?[a..b])
+/// One in-place pass over a destination and two sources of its length, for f32 and f64.
+trait Pass {
+    /// The destination's and the sources' names, for errors.
+    const OPERANDS: [&'static str; 3];
+    fn run<T: WithDType + Sqrt>(&self, dst: &mut [T], a: &[T], b: &[T]);
 }
 
-fn offsets(l: &Layout, what: &str) -> Result<std::ops::Range<usize>> {
-    match l.contiguous_offsets() {
-        Some((a, b)) => Ok(a..b),
+/// Runs `pass` on contiguous storage of one float dtype, checking sizes first.
+fn apply<P: Pass>(
+    pass: &P,
+    (dst, dst_l): (&mut CpuStorage, &Layout),
+    (a, a_l): (&CpuStorage, &Layout),
+    (b, b_l): (&CpuStorage, &Layout),
+) -> Result<()> {
+    let [dst_name, a_name, b_name] = P::OPERANDS;
+    let range = |l: &Layout, what: &str| match l.contiguous_offsets() {
+        Some((start, end)) => Ok(start..end),
         None => bail!("Adam: {what} must be contiguous"),
+    };
+    let (dst_r, a_r, b_r) = (
+        range(dst_l, dst_name)?,
+        range(a_l, a_name)?,
+        range(b_l, b_name)?,
+    );
+    if a_r.len() != dst_r.len() || b_r.len() != dst_r.len() {
+        bail!("Adam: {dst_name}, {a_name} and {b_name} sizes differ");
     }
+    match dst {
+        CpuStorage::F32(d) => {
+            pass.run::<f32>(&mut d[dst_r], &a.as_slice()?[a_r], &b.as_slice()?[b_r])
+        }
+        CpuStorage::F64(d) => {
+            pass.run::<f64>(&mut d[dst_r], &a.as_slice()?[a_r], &b.as_slice()?[b_r])
+        }
+        other => bail!("Adam: unsupported dtype {:?}", other.dtype()),
+    }
+    Ok(())
 }
 
 /// `m ← β1 m + (1 − β1) g'` or `v ← β2 v + (1 − β2) g'²`, with `g' = g + l2 · p`; applied to the
@@ -69,17 +94,17 @@ struct Moment {
     second: bool,
 }
 
-impl Moment {
-    fn run<T: WithDType>(&self, dst: &mut [T], g: &[T], p: &[T]) -> Result<()> {
-        if g.len() != dst.len() || p.len() != dst.len() {
-            bail!("Adam: moment, gradient and parameter sizes differ");
-        }
-        let (beta, l2) = if self.second {
-            (self.k.beta2, self.k.l2)
+impl Pass for Moment {
+    const OPERANDS: [&'static str; 3] = ["moment", "gradient", "parameter"];
+
+    fn run<T: WithDType + Sqrt>(&self, dst: &mut [T], g: &[T], p: &[T]) {
+        let beta = if self.second {
+            self.k.beta2
         } else {
-            (self.k.beta1, self.k.l2)
+            self.k.beta1
         };
-        let (keep, take, l2) = (T::from_f64(beta), T::from_f64(1.0 - beta), T::from_f64(l2));
+        let (keep, take) = (T::from_f64(beta), T::from_f64(1.0 - beta));
+        let l2 = T::from_f64(self.k.l2);
         let second = self.second;
         dst.par_chunks_mut(CHUNK)
             .zip(g.par_chunks(CHUNK).zip(p.par_chunks(CHUNK)))
@@ -90,7 +115,6 @@ impl Moment {
                     *d = *d * keep + g * take;
                 }
             });
-        Ok(())
     }
 }
 
@@ -108,20 +132,7 @@ impl InplaceOp3 for Moment {
         ps: &CpuStorage,
         pl: &Layout,
     ) -> Result<()> {
-        let range = offsets(dst_l, "moment")?;
-        match dst {
-            CpuStorage::F32(d) => self.run::<f32>(
-                &mut d[range],
-                slice(gs, gl, "gradient")?,
-                slice(ps, pl, "parameter")?,
-            ),
-            CpuStorage::F64(d) => self.run::<f64>(
-                &mut d[range],
-                slice(gs, gl, "gradient")?,
-                slice(ps, pl, "parameter")?,
-            ),
-            other => bail!("Adam: unsupported dtype {:?}", other.dtype()),
-        }
+        apply(self, (dst, dst_l), (gs, gl), (ps, pl))
     }
 }
 
@@ -148,11 +159,10 @@ struct ParamUpdate {
     k: StepConstants,
 }
 
-impl ParamUpdate {
-    fn run<T: WithDType + Sqrt>(&self, p: &mut [T], m: &[T], v: &[T]) -> Result<()> {
-        if m.len() != p.len() || v.len() != p.len() {
-            bail!("Adam: parameter and moment sizes differ");
-        }
+impl Pass for ParamUpdate {
+    const OPERANDS: [&'static str; 3] = ["parameter", "first moment", "second moment"];
+
+    fn run<T: WithDType + Sqrt>(&self, p: &mut [T], m: &[T], v: &[T]) {
         let k = self.k;
         let decay = T::from_f64(k.decay_factor);
         let inv_bc2 = T::from_f64(1.0 / k.bias_correction2_sqrt);
@@ -166,7 +176,6 @@ impl ParamUpdate {
                     *p = *p * decay - (m / denom) * step_size;
                 }
             });
-        Ok(())
     }
 }
 
@@ -184,20 +193,7 @@ impl InplaceOp3 for ParamUpdate {
         vs: &CpuStorage,
         vl: &Layout,
     ) -> Result<()> {
-        let range = offsets(dst_l, "parameter")?;
-        match dst {
-            CpuStorage::F32(d) => self.run::<f32>(
-                &mut d[range],
-                slice(ms, ml, "first moment")?,
-                slice(vs, vl, "second moment")?,
-            ),
-            CpuStorage::F64(d) => self.run::<f64>(
-                &mut d[range],
-                slice(ms, ml, "first moment")?,
-                slice(vs, vl, "second moment")?,
-            ),
-            other => bail!("Adam: unsupported dtype {:?}", other.dtype()),
-        }
+        apply(self, (dst, dst_l), (ms, ml), (vs, vl))
     }
 }
 
