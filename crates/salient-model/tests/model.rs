@@ -18,6 +18,12 @@ fn cfg(freeze: FreezePolicy) -> ModelConfig {
     }
 }
 
+/// The values of the network's tensor `name`, flattened.
+fn values_of(net: &SaliencyNet, name: &str) -> Vec<f32> {
+    let (_, tensor) = net.tensors().into_iter().find(|(n, _)| n == name).unwrap();
+    to_vec(&tensor)
+}
+
 fn save(tensors: &[(String, Tensor)], path: &Path) {
     safetensors::serialize_to_file(tensors.iter().map(|(n, t)| (n.as_str(), t)), None, path)
         .unwrap();
@@ -217,15 +223,7 @@ fn backbone_loads_ignoring_fc_and_keeps_the_decoder() {
             .1,
     );
     net.load_backbone(&path).unwrap();
-    let get = |name: &str| {
-        to_vec(
-            &net.tensors()
-                .into_iter()
-                .find(|(n, _)| n == name)
-                .unwrap()
-                .1,
-        )
-    };
+    let get = |name: &str| values_of(&net, name);
     assert!(get("layer4.2.conv3.weight").iter().all(|&v| v == 0.5));
     assert!(get("bn1.running_var").iter().all(|&v| v == 0.5));
     assert_eq!(get("conv_5.0.weight"), decoder_before);
@@ -282,15 +280,7 @@ fn backbone_missing_or_misshaped_tensor_is_an_error_naming_it() {
 fn train_mode_updates_running_stats_of_trainable_bn_only() {
     let net =
         SaliencyNet::from_tensors(ModelConfig::default(), formula_tensors(), &Device::Cpu).unwrap();
-    let get = |name: &str| {
-        to_vec(
-            &net.tensors()
-                .into_iter()
-                .find(|(n, _)| n == name)
-                .unwrap()
-                .1,
-        )
-    };
+    let get = |name: &str| values_of(&net, name);
     let frozen_before = get("layer2.0.bn1.running_mean");
     let trainable_before = get("layer3.0.bn1.running_mean");
     let x = model_input(&[2, 3, 64, 64]);
