@@ -5,6 +5,7 @@ use candle_core::Tensor;
 use crate::batch_norm::BatchNorm2d;
 use crate::bottleneck::Bottleneck;
 use crate::conv::Conv2d;
+use crate::conv_bn::ConvBn;
 use crate::kernels::Activation;
 use crate::profile::LapTimer;
 use crate::spec::RESNET50_STAGES;
@@ -26,8 +27,8 @@ pub struct BackboneFeatures {
 }
 
 pub(crate) struct Backbone {
-    conv1: Conv2d,
-    bn1: BatchNorm2d,
+    /// `conv1` + `bn1`.
+    stem: ConvBn,
     stages: Vec<Vec<Bottleneck>>,
 }
 
@@ -44,8 +45,10 @@ impl Backbone {
             stages.push(blocks);
         }
         Ok(Self {
-            conv1: Conv2d::new(store, "conv1", 2, 3)?,
-            bn1: BatchNorm2d::new(store, "bn1")?,
+            stem: ConvBn::new(
+                Conv2d::new(store, "conv1", 2, 3)?,
+                BatchNorm2d::new(store, "bn1")?,
+            ),
             stages,
         })
     }
@@ -56,9 +59,7 @@ impl Backbone {
         mode: Mode,
         timer: &mut LapTimer,
     ) -> Result<BackboneFeatures, ModelError> {
-        let skip1 = self
-            .bn1
-            .forward(&self.conv1.forward(x)?, mode, Activation::RELU)?;
+        let skip1 = self.stem.forward(x, mode, Activation::RELU)?;
         timer.lap("stem");
         let mut y = crate::kernels::max_pool2d(&skip1, 3, 2, 1)?;
         timer.lap("maxpool");

@@ -2,7 +2,8 @@
 //!
 //! Train mode normalises with the batch's biased variance and updates the running statistics in
 //! place with the *unbiased* variance, as PyTorch does. Eval mode, and frozen layers in any mode, use
-//! the running statistics as a per-channel affine map.
+//! the running statistics as a per-channel affine map, which [`crate::conv_bn::ConvBn`] applies
+//! inside the convolution where it can.
 
 use candle_core::{Tensor, Var};
 
@@ -36,25 +37,27 @@ impl BatchNorm2d {
         })
     }
 
-    /// `act(bn(x))`: BatchNorm and the activation after it, fused on CPU.
-    pub fn forward(&self, x: &Tensor, mode: Mode, act: Activation) -> Result<Tensor, ModelError> {
+    /// BatchNorm with running statistics as the per-channel affine map `(scale, shift)`, with
+    /// `scale = w / sqrt(var + eps)` and `shift = b − mean · scale`; `None` where `mode` normalises
+    /// with the batch's statistics instead (training mode, trainable layer). In eval mode the
+    /// parameters are detached: nothing computed in eval mode needs their gradients.
+    pub fn running_affine(&self, mode: Mode) -> candle_core::Result<Option<(Tensor, Tensor)>> {
         if mode == Mode::Train && self.trainable {
-            self.forward_batch_stats(x, act)
-        } else {
-            Ok(self.forward_running_stats(x, act)?)
+            return Ok(None);
         }
-    }
-
-    /// `act(x * scale + shift)` with `scale = w / sqrt(var + eps)`, `shift = b - mean * scale`.
-    fn forward_running_stats(&self, x: &Tensor, act: Activation) -> candle_core::Result<Tensor> {
+        let (weight, bias) = match mode {
+            Mode::Eval => (self.weight.detach(), self.bias.detach()),
+            Mode::Train => (self.weight.clone(), self.bias.clone()),
+        };
         let mean = self.running_mean.as_detached_tensor();
         let var = self.running_var.as_detached_tensor();
-        let scale = (&self.weight * (var + EPS)?.sqrt()?.recip()?)?;
-        let shift = (&self.bias - (mean * &scale)?)?;
-        kernels::affine_act(x, &scale, &shift, act)
+        let scale = (weight * (var + EPS)?.sqrt()?.recip()?)?;
+        let shift = (bias - (mean * &scale)?)?;
+        Ok(Some((scale, shift)))
     }
 
-    fn forward_batch_stats(&self, x: &Tensor, act: Activation) -> Result<Tensor, ModelError> {
+    /// `act(bn(x))` with the batch's statistics (fused on CPU), updating the running statistics.
+    pub fn forward_batch_stats(&self, x: &Tensor, act: Activation) -> Result<Tensor, ModelError> {
         let (n, _, h, w) = x.dims4()?;
         let count = n * h * w;
         if count < 2 {

@@ -4,18 +4,16 @@ use candle_core::Tensor;
 
 use crate::batch_norm::BatchNorm2d;
 use crate::conv::Conv2d;
+use crate::conv_bn::ConvBn;
 use crate::kernels::Activation;
 use crate::store::TensorStore;
 use crate::{Mode, ModelError};
 
 pub(crate) struct Bottleneck {
-    conv1: Conv2d,
-    bn1: BatchNorm2d,
-    conv2: Conv2d,
-    bn2: BatchNorm2d,
-    conv3: Conv2d,
-    bn3: BatchNorm2d,
-    downsample: Option<(Conv2d, BatchNorm2d)>,
+    reduce: ConvBn,
+    spatial: ConvBn,
+    expand: ConvBn,
+    downsample: Option<ConvBn>,
 }
 
 impl Bottleneck {
@@ -26,39 +24,31 @@ impl Bottleneck {
         stride: usize,
         downsample: bool,
     ) -> candle_core::Result<Self> {
-        let downsample = if downsample {
-            Some((
-                Conv2d::new(store, &format!("{prefix}.downsample.0"), stride, 0)?,
-                BatchNorm2d::new(store, &format!("{prefix}.downsample.1"))?,
+        let layer = |conv: &str, bn: &str, stride, padding| -> candle_core::Result<ConvBn> {
+            Ok(ConvBn::new(
+                Conv2d::new(store, &format!("{prefix}.{conv}"), stride, padding)?,
+                BatchNorm2d::new(store, &format!("{prefix}.{bn}"))?,
             ))
-        } else {
-            None
         };
         Ok(Self {
-            conv1: Conv2d::new(store, &format!("{prefix}.conv1"), 1, 0)?,
-            bn1: BatchNorm2d::new(store, &format!("{prefix}.bn1"))?,
-            conv2: Conv2d::new(store, &format!("{prefix}.conv2"), stride, 1)?,
-            bn2: BatchNorm2d::new(store, &format!("{prefix}.bn2"))?,
-            conv3: Conv2d::new(store, &format!("{prefix}.conv3"), 1, 0)?,
-            bn3: BatchNorm2d::new(store, &format!("{prefix}.bn3"))?,
-            downsample,
+            reduce: layer("conv1", "bn1", 1, 0)?,
+            spatial: layer("conv2", "bn2", stride, 1)?,
+            expand: layer("conv3", "bn3", 1, 0)?,
+            downsample: if downsample {
+                Some(layer("downsample.0", "downsample.1", stride, 0)?)
+            } else {
+                None
+            },
         })
     }
 
     pub fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
-        let y = self
-            .bn1
-            .forward(&self.conv1.forward(x)?, mode, Activation::RELU)?;
-        let y = self
-            .bn2
-            .forward(&self.conv2.forward(&y)?, mode, Activation::RELU)?;
-        let y = self
-            .bn3
-            .forward(&self.conv3.forward(&y)?, mode, Activation::IDENTITY)?;
         let identity = match &self.downsample {
-            Some((conv, bn)) => bn.forward(&conv.forward(x)?, mode, Activation::IDENTITY)?,
+            Some(layer) => layer.forward(x, mode, Activation::IDENTITY)?,
             None => x.clone(),
         };
-        Ok(crate::kernels::add_relu(&y, &identity)?)
+        let y = self.reduce.forward(x, mode, Activation::RELU)?;
+        let y = self.spatial.forward(&y, mode, Activation::RELU)?;
+        self.expand.forward_add_relu(&y, mode, &identity)
     }
 }

@@ -35,7 +35,9 @@ impl ModelConfig {
 }
 
 /// Train mode: trainable BatchNorm layers use batch statistics and update their running statistics,
-/// dropout is active. Eval mode: running statistics, no dropout.
+/// dropout is active. Eval mode: running statistics, no dropout, and parameters used detached, so
+/// that an eval forward records no autograd graph (as under `torch.no_grad`; an input that tracks
+/// gradients still gets them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     Train,

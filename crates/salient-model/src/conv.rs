@@ -1,63 +1,83 @@
-//! Bias-free 2-D convolution (the only kind the network has).
+//! Bias-free 2-D convolutions and transposed convolutions (the only kinds the network has).
 //!
-//! Every convolution runs on [`crate::kernels::conv2d`], which picks the implementation: the
+//! Every convolution runs on [`crate::kernels::convolution`], which picks the implementation: the
 //! custom GEMM kernels on CPU (f32/f64), a batched matmul for 1×1 convolutions and candle's
 //! convolution elsewhere.
 //!
-//! Both layers compute in the store's [`Precision`]: below f32 they cast the input and a fresh copy
+//! Both kinds compute in the store's [`Precision`]: below f32 they cast the input and a fresh copy
 //! of the f32 weight down for the product and the output back to the input's dtype, so everything
 //! around them (BatchNorm, activations, the optimiser) stays f32 and the gradient of the cast carries
 //! the weight's gradient back to f32. The cast happens at every forward, never at construction: the
 //! weight handle shares storage with a variable the optimiser updates in place.
 
-use candle_core::{Result, Tensor};
+use candle_core::{DType, Result, Tensor};
 
+use crate::kernels::{ConvKind, ConvSpec};
 use crate::store::TensorStore;
 use crate::Precision;
 
+/// A bias-free convolution or transposed convolution (the decoder's upsampling, weight
+/// `(Cin, Cout, K, K)`: the same parameters applied as the adjoint).
 pub(crate) struct Conv2d {
     weight: Tensor,
-    stride: usize,
-    padding: usize,
+    spec: ConvSpec,
     precision: Precision,
 }
 
 impl Conv2d {
     pub fn new(store: &TensorStore, prefix: &str, stride: usize, padding: usize) -> Result<Self> {
+        Self::of_kind(store, prefix, ConvKind::Conv, stride, padding)
+    }
+
+    pub fn transposed(
+        store: &TensorStore,
+        prefix: &str,
+        stride: usize,
+        padding: usize,
+    ) -> Result<Self> {
+        Self::of_kind(store, prefix, ConvKind::Transposed, stride, padding)
+    }
+
+    fn of_kind(
+        store: &TensorStore,
+        prefix: &str,
+        kind: ConvKind,
+        stride: usize,
+        padding: usize,
+    ) -> Result<Self> {
         Ok(Self {
             weight: store.compute(&format!("{prefix}.weight"))?,
-            stride,
-            padding,
+            spec: ConvSpec {
+                kind,
+                stride,
+                padding,
+            },
             precision: store.precision(),
         })
     }
 
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        in_precision(self.precision, x, &self.weight, |x, weight| {
-            crate::kernels::conv2d(x, weight, self.stride, self.padding)
-        })
-    }
-}
-
-/// Bias-free transposed 2-D convolution (the decoder's upsampling), weight `(Cin, Cout, K, K)`:
-/// the same parameters as [`Conv2d`], applied as its adjoint.
-pub(crate) struct ConvTranspose2d(Conv2d);
-
-impl ConvTranspose2d {
-    pub fn new(store: &TensorStore, prefix: &str, stride: usize, padding: usize) -> Result<Self> {
-        Conv2d::new(store, prefix, stride, padding).map(Self)
+        self.forward_with(x, &self.weight)
     }
 
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let Conv2d {
-            weight,
-            stride,
-            padding,
-            precision,
-        } = &self.0;
-        in_precision(*precision, x, weight, |x, weight| {
-            crate::kernels::conv_transpose2d(x, weight, *stride, *padding)
+    /// The layer applied with `weight` in place of its own (a detached view of it, say).
+    pub fn forward_with(&self, x: &Tensor, weight: &Tensor) -> Result<Tensor> {
+        in_precision(self.precision, x, weight, |x, weight| {
+            crate::kernels::convolution(x, weight, self.spec)
         })
+    }
+
+    pub fn weight(&self) -> &Tensor {
+        &self.weight
+    }
+
+    pub fn spec(&self) -> ConvSpec {
+        self.spec
+    }
+
+    /// Whether the product is computed in `dtype` itself (no casts around it).
+    pub fn computes_in(&self, dtype: DType) -> bool {
+        self.precision.dtype() == dtype
     }
 }
 
@@ -89,8 +109,11 @@ mod tests {
         for stride in [1, 2] {
             let conv = Conv2d {
                 weight: w.clone(),
-                stride,
-                padding: 0,
+                spec: ConvSpec {
+                    kind: ConvKind::Conv,
+                    stride,
+                    padding: 0,
+                },
                 precision: Precision::F32,
             };
             let ours = conv.forward(&x)?;
@@ -143,17 +166,22 @@ mod tests {
         for (name, shape, stride, padding, transposed) in cases {
             let w = Tensor::randn(0f32, 0.1, shape.as_slice(), &dev)?;
             let forward = |weight: &Tensor, precision| {
-                let conv = Conv2d {
-                    weight: weight.clone(),
+                let kind = if transposed {
+                    ConvKind::Transposed
+                } else {
+                    ConvKind::Conv
+                };
+                let spec = ConvSpec {
+                    kind,
                     stride,
                     padding,
-                    precision,
                 };
-                if transposed {
-                    ConvTranspose2d(conv).forward(&x)
-                } else {
-                    conv.forward(&x)
+                Conv2d {
+                    weight: weight.clone(),
+                    spec,
+                    precision,
                 }
+                .forward(&x)
             };
             let r = Tensor::randn(0f32, 1.0, forward(&w, Precision::F32)?.dims(), &dev)?;
             let (y32, g32) = output_and_weight_grad(&w, &r, Precision::F32, forward)?;

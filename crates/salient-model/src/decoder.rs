@@ -4,7 +4,8 @@ use candle_core::Tensor;
 
 use crate::backbone::BackboneFeatures;
 use crate::batch_norm::BatchNorm2d;
-use crate::conv::{Conv2d, ConvTranspose2d};
+use crate::conv::Conv2d;
+use crate::conv_bn::ConvBn;
 use crate::kernels::Activation;
 use crate::profile::LapTimer;
 use crate::store::TensorStore;
@@ -17,8 +18,7 @@ const DECONV_SLOPE: f64 = 0.01;
 
 /// The seed's `Conv(in, out, k, 1, p)`: Conv2d(bias=False) → BatchNorm2d → LeakyReLU(0.2) → Dropout.
 struct ConvBlock {
-    conv: Conv2d,
-    bn: BatchNorm2d,
+    layer: ConvBn,
     dropout: f32,
 }
 
@@ -30,15 +30,30 @@ impl ConvBlock {
         dropout: f32,
     ) -> candle_core::Result<Self> {
         Ok(Self {
-            conv: Conv2d::new(store, &format!("{name}.0"), 1, padding)?,
-            bn: BatchNorm2d::new(store, &format!("{name}.1"))?,
+            layer: ConvBn::new(
+                Conv2d::new(store, &format!("{name}.0"), 1, padding)?,
+                BatchNorm2d::new(store, &format!("{name}.1"))?,
+            ),
             dropout,
         })
     }
 
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
-        let act = Activation::leaky_relu(CONV_SLOPE);
-        let y = self.bn.forward(&self.conv.forward(x)?, mode, act)?;
+        let y = self
+            .layer
+            .forward(x, mode, Activation::leaky_relu(CONV_SLOPE))?;
+        self.dropout(y, mode)
+    }
+
+    /// The block applied to `cat([a, b], 1)`.
+    fn forward_cat(&self, a: &Tensor, b: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
+        let y = self
+            .layer
+            .forward_cat(a, b, mode, Activation::leaky_relu(CONV_SLOPE))?;
+        self.dropout(y, mode)
+    }
+
+    fn dropout(&self, y: Tensor, mode: Mode) -> Result<Tensor, ModelError> {
         if mode == Mode::Train && self.dropout > 0.0 {
             Ok(candle_nn::ops::dropout(&y, self.dropout)?)
         } else {
@@ -48,23 +63,19 @@ impl ConvBlock {
 }
 
 /// The seed's `Deconv(in, out, 4, 2, 1)`: ConvTranspose2d(bias=False) → BatchNorm2d → LeakyReLU(0.01).
-struct DeconvBlock {
-    deconv: ConvTranspose2d,
-    bn: BatchNorm2d,
-}
+struct DeconvBlock(ConvBn);
 
 impl DeconvBlock {
     fn new(store: &TensorStore, name: &str) -> candle_core::Result<Self> {
-        Ok(Self {
-            deconv: ConvTranspose2d::new(store, &format!("{name}.0"), 2, 1)?,
-            bn: BatchNorm2d::new(store, &format!("{name}.1"))?,
-        })
+        Ok(Self(ConvBn::new(
+            Conv2d::transposed(store, &format!("{name}.0"), 2, 1)?,
+            BatchNorm2d::new(store, &format!("{name}.1"))?,
+        )))
     }
 
     fn forward(&self, x: &Tensor, mode: Mode) -> Result<Tensor, ModelError> {
-        let y = self.deconv.forward(x)?;
-        self.bn
-            .forward(&y, mode, Activation::leaky_relu(DECONV_SLOPE))
+        self.0
+            .forward(x, mode, Activation::leaky_relu(DECONV_SLOPE))
     }
 }
 
@@ -120,7 +131,7 @@ impl Decoder {
         for (deconv, skip, conv, deconv_name, conv_name) in stages {
             let up = deconv.forward(&x, mode)?;
             timer.lap(deconv_name);
-            x = conv.forward(&crate::kernels::cat_channels(&up, skip)?, mode)?;
+            x = conv.forward_cat(&up, skip, mode)?;
             timer.lap(conv_name);
         }
         let up = self.deconv0.forward(&x, mode)?;

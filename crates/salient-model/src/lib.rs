@@ -34,6 +34,7 @@ mod bottleneck;
 mod checkpoint;
 mod config;
 mod conv;
+mod conv_bn;
 mod decoder;
 mod error;
 pub mod freeze;

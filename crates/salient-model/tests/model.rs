@@ -295,3 +295,21 @@ fn train_mode_updates_running_stats_of_trainable_bn_only() {
         "eval leaves running stats alone"
     );
 }
+
+/// Eval mode is inference: no autograd graph (which would keep every activation alive until the
+/// output is dropped), whichever parameters are trainable. Train mode records one for them.
+#[test]
+fn eval_forward_records_no_graph_train_forward_does() {
+    let x = model_input(&[2, 3, 64, 64]);
+    for freeze in [FreezePolicy::None, FreezePolicy::Layer2] {
+        let net = SaliencyNet::from_tensors(cfg(freeze), formula_tensors(), &Device::Cpu).unwrap();
+        assert!(
+            !net.forward(&x, Mode::Eval).unwrap().track_op(),
+            "{freeze:?}"
+        );
+        assert!(
+            net.forward(&x, Mode::Train).unwrap().track_op(),
+            "{freeze:?}"
+        );
+    }
+}

@@ -35,6 +35,10 @@ impl Activation {
         Self { negative_slope }
     }
 
+    pub(super) fn negative_slope(self) -> f64 {
+        self.negative_slope
+    }
+
     /// The same activation as candle ops (the path for devices without the fused kernels).
     pub(super) fn apply(self, x: &Tensor) -> Result<Tensor> {
         if self == Self::IDENTITY {

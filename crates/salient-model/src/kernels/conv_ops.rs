@@ -4,12 +4,13 @@
 
 use super::cpu_storage::{contiguous, float_dispatch};
 use super::direct_conv;
+use super::epilogue::Epilogue;
 use super::gemm_conv::{self, Elem, Geometry};
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// Which of the two convolutions an op computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Kind {
+pub enum Kind {
     /// `x (N, Cin, H, W) ⋆ w (Cout, Cin, K, K)`.
     Conv,
     /// The adjoint: `x (N, Cin, H, W)`, `w (Cin, Cout, K, K)`, output `(N, Cout, (H−1)s − 2p + K, …)`.
@@ -18,10 +19,10 @@ pub(super) enum Kind {
 
 /// A convolution's shapes, resolved: the engine geometry (seen from the convolution's image side),
 /// the number of weight rows and the shape of the op's input and output.
-struct Plan {
-    geometry: Geometry,
-    weight_rows: usize,
-    out_shape: Shape,
+pub(super) struct Plan {
+    pub geometry: Geometry,
+    pub weight_rows: usize,
+    pub out_shape: Shape,
 }
 
 fn dims4(dims: &[usize], what: &str) -> Result<(usize, usize, usize, usize)> {
@@ -32,7 +33,13 @@ fn dims4(dims: &[usize], what: &str) -> Result<(usize, usize, usize, usize)> {
 }
 
 impl Kind {
-    fn plan(self, x: &[usize], w: &[usize], stride: usize, padding: usize) -> Result<Plan> {
+    pub(super) fn plan(
+        self,
+        x: &[usize],
+        w: &[usize],
+        stride: usize,
+        padding: usize,
+    ) -> Result<Plan> {
         let (n, cin, h, wd) = dims4(x, "convolution input")?;
         let (w0, w1, kh, kw) = dims4(w, "convolution weight")?;
         if kh != kw {
@@ -83,6 +90,21 @@ impl Kind {
     }
 }
 
+/// The channel-wise concatenation of `parts` (`(images, channels)` each, same batch and plane).
+fn concat_channels<T: Elem>(parts: &[(&[T], usize)], plane: usize) -> Vec<T> {
+    let per_image: usize = parts.iter().map(|p| p.1 * plane).sum();
+    let batch = parts
+        .first()
+        .map_or(0, |(x, c)| x.len() / (c * plane).max(1));
+    let mut out = Vec::with_capacity(batch * per_image);
+    for n in 0..batch {
+        for &(x, c) in parts {
+            out.extend_from_slice(&x[n * c * plane..][..c * plane]);
+        }
+    }
+    out
+}
+
 /// The forward op, applied to `(x, w)`.
 pub(super) struct ConvOp {
     pub kind: Kind,
@@ -103,16 +125,57 @@ impl ConvOp {
             .plan(l1.dims(), l2.dims(), self.stride, self.padding)?;
         let x = contiguous::<T>(s1, l1, "convolution input")?;
         let w = contiguous::<T>(s2, l2, "convolution weight")?;
-        let mut out = vec![T::ZERO; plan.out_shape.elem_count()];
-        let g = &plan.geometry;
-        match self.kind {
-            Kind::Conv if direct_conv::applies(g, plan.weight_rows) => {
-                direct_conv::forward(g, x, w, plan.weight_rows, &mut out)
-            }
-            Kind::Conv => gemm_conv::forward(g, x, w, plan.weight_rows, &mut out),
-            Kind::Transposed => gemm_conv::backward_data(g, x, w, plan.weight_rows, &mut out),
-        }
+        let out = self.kind.forward(&plan, x, w, None);
         Ok((out, plan.out_shape))
+    }
+}
+
+impl Kind {
+    /// The convolution's output for contiguous `x` and `w` matching `plan`, with `ep` applied.
+    pub(super) fn forward<T: Elem>(
+        self,
+        plan: &Plan,
+        x: &[T],
+        w: &[T],
+        ep: Option<&Epilogue<'_, T>>,
+    ) -> Vec<T> {
+        self.forward_parts(plan, &[(x, plan.geometry.channels)], w, ep)
+    }
+
+    /// [`Kind::forward`] of the channel-wise concatenation of `parts` (`(images, channels)` each):
+    /// pointwise convolutions read the parts where they are, the others read one concatenated copy.
+    pub(super) fn forward_parts<T: Elem>(
+        self,
+        plan: &Plan,
+        parts: &[(&[T], usize)],
+        w: &[T],
+        ep: Option<&Epilogue<'_, T>>,
+    ) -> Vec<T> {
+        let mut out = vec![T::ZERO; plan.out_shape.elem_count()];
+        let (g, rows) = (&plan.geometry, plan.weight_rows);
+        if self == Kind::Conv && g.is_pointwise() {
+            gemm_conv::pointwise_forward_parts(g, parts, w, rows, &mut out, ep);
+            return out;
+        }
+        let joined;
+        let x = match parts {
+            [(x, _)] => *x,
+            _ => {
+                joined = concat_channels(parts, g.height * g.width);
+                &joined
+            }
+        };
+        match self {
+            Kind::Conv if direct_conv::applies(g, rows) => {
+                direct_conv::forward(g, x, w, rows, &mut out);
+                if let Some(ep) = ep {
+                    ep.apply_all(&mut out, rows, g.out_len());
+                }
+            }
+            Kind::Conv => gemm_conv::forward(g, x, w, rows, &mut out, ep),
+            Kind::Transposed => gemm_conv::backward_data(g, x, w, rows, &mut out, ep),
+        }
+        out
     }
 }
 
@@ -221,7 +284,7 @@ impl ConvBackwardOp {
             }
             Kind::Conv => {
                 if self.need_x {
-                    gemm_conv::backward_data(g, grad, w, rows, dx);
+                    gemm_conv::backward_data(g, grad, w, rows, dx, None);
                 }
                 if self.need_w {
                     gemm_conv::backward_weight(g, x, grad, rows, dw);

@@ -12,8 +12,12 @@
 //! All slices are contiguous NCHW; the weight is `(cout, channels·k·k)` row-major, which is both
 //! PyTorch's conv2d layout `(cout, cin, k, k)` and its conv_transpose2d layout `(cin, cout, k, k)`.
 
+use std::cell::RefCell;
+
 use gemm::Parallelism;
 use rayon::prelude::*;
+
+use super::epilogue::Epilogue;
 
 /// Element types the engine handles (those the `gemm` crate multiplies natively).
 pub(crate) trait Elem:
@@ -24,19 +28,36 @@ pub(crate) trait Elem:
     + std::ops::AddAssign
     + std::ops::Add<Output = Self>
     + std::ops::Mul<Output = Self>
+    + PartialOrd
 {
     const ZERO: Self;
     const ONE: Self;
+
+    /// This thread's scratch buffers of this type, kept between calls (see [`with_scratch`]).
+    fn scratch_pool() -> &'static std::thread::LocalKey<RefCell<Scratch<Self>>>;
+}
+
+thread_local! {
+    static SCRATCH_F32: RefCell<Scratch<f32>> = const { RefCell::new(Scratch::empty()) };
+    static SCRATCH_F64: RefCell<Scratch<f64>> = const { RefCell::new(Scratch::empty()) };
 }
 
 impl Elem for f32 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+
+    fn scratch_pool() -> &'static std::thread::LocalKey<RefCell<Scratch<Self>>> {
+        &SCRATCH_F32
+    }
 }
 
 impl Elem for f64 {
     const ZERO: Self = 0.0;
     const ONE: Self = 1.0;
+
+    fn scratch_pool() -> &'static std::thread::LocalKey<RefCell<Scratch<Self>>> {
+        &SCRATCH_F64
+    }
 }
 
 /// Patch-matrix elements per band: 2^19 (2 MiB of f32) keeps a band in L2/L3 while leaving the
@@ -100,7 +121,7 @@ impl Geometry {
     }
 
     /// A 1×1, stride-1, unpadded convolution needs no patch matrix: the image is one already.
-    fn is_pointwise(&self) -> bool {
+    pub fn is_pointwise(&self) -> bool {
         self.kernel == 1 && self.stride == 1 && self.padding == 0
     }
 
@@ -499,20 +520,102 @@ unsafe fn product_into_band<T: Elem>(
     }
 }
 
+/// Applies `ep` to the band's columns of the `(batch, cout, out_len)` output behind `out`, right
+/// after the band's product has been written (so they are still in cache).
+///
+/// # Safety
+/// As for [`product_into_band`]: `out` covers the band's images and no other thread touches the
+/// band's columns.
+unsafe fn epilogue_on_band<T: Elem>(
+    g: &Geometry,
+    ep: &Epilogue<'_, T>,
+    cout: usize,
+    band: Band,
+    out: SharedMut<T>,
+) {
+    let (ow, ol) = (g.out_width, g.out_len());
+    // SAFETY: each span is one run of output elements of the band, inside out.
+    let span = |offset: usize, len: usize| unsafe {
+        std::slice::from_raw_parts_mut(out.get().add(offset), len)
+    };
+    match band.single_image(g) {
+        Some((n, oy0)) => {
+            for o in 0..cout {
+                let offset = (n * cout + o) * ol + oy0 * ow;
+                ep.apply(o, span(offset, band.cols(g)), offset);
+            }
+        }
+        None => {
+            for o in 0..cout {
+                for (_, n, oy) in band.rows(g) {
+                    let offset = (n * cout + o) * ol + oy * ow;
+                    ep.apply(o, span(offset, ow), offset);
+                }
+            }
+        }
+    }
+}
+
 /// The pointwise case of every primitive: the images are their own patch matrices.
 mod pointwise {
     use super::*;
 
-    /// `out[n] = w · x[n]`.
-    pub(super) fn forward<T: Elem>(g: &Geometry, x: &[T], w: &[T], cout: usize, out: &mut [T]) {
+    /// `out[n] = w · x[n]`, then `ep` on each image's output while it is still in cache.
+    pub(super) fn forward<T: Elem>(
+        g: &Geometry,
+        x: &[T],
+        w: &[T],
+        cout: usize,
+        out: &mut [T],
+        ep: Option<&Epilogue<'_, T>>,
+    ) {
+        forward_parts(g, &[(x, g.channels)], w, cout, out, ep)
+    }
+
+    /// [`forward`] of the channel-wise concatenation of `parts` (each `(images, channels)`),
+    /// without building it: one product per part, all adding into the same output.
+    pub(crate) fn forward_parts<T: Elem>(
+        g: &Geometry,
+        parts: &[(&[T], usize)],
+        w: &[T],
+        cout: usize,
+        out: &mut [T],
+        ep: Option<&Epilogue<'_, T>>,
+    ) {
         let (c, ol) = (g.channels, g.out_len());
+        debug_assert_eq!(parts.iter().map(|p| p.1).sum::<usize>(), c);
         let t = Threads::all(rayon::current_num_threads());
-        for (o, xi) in out.chunks_mut(cout * ol).zip(x.chunks(c * ol)) {
-            // SAFETY: w is cout×c, xi is c×ol, o is cout×ol, all contiguous.
-            unsafe {
-                let (lhs, rhs) = (Mat::rows(w.as_ptr(), c), Mat::rows(xi.as_ptr(), ol));
-                matmul(cout, ol, c, o.as_mut_ptr(), ol, false, lhs, rhs, t.gemm)
-            };
+        for (n, o) in out.chunks_mut(cout * ol).enumerate() {
+            let mut first_channel = 0;
+            for &(x, channels) in parts {
+                let xi = &x[n * channels * ol..][..channels * ol];
+                // SAFETY: w's columns first_channel.. form a cout×channels block (rows c apart),
+                // xi is channels×ol and o is cout×ol, all inside their buffers.
+                unsafe {
+                    let lhs = Mat::rows(w.as_ptr().add(first_channel), c);
+                    let rhs = Mat::rows(xi.as_ptr(), ol);
+                    let accumulate = first_channel > 0;
+                    matmul(
+                        cout,
+                        ol,
+                        channels,
+                        o.as_mut_ptr(),
+                        ol,
+                        accumulate,
+                        lhs,
+                        rhs,
+                        t.gemm,
+                    )
+                };
+                first_channel += channels;
+            }
+            if let Some(ep) = ep {
+                let base = n * cout * ol;
+                o.par_chunks_mut(ol.max(1))
+                    .with_min_len(EPILOGUE_MIN_ELEMS.div_ceil(ol.max(1)))
+                    .enumerate()
+                    .for_each(|(ch, span)| ep.apply(ch, span, base + ch * ol));
+            }
         }
     }
 
@@ -556,51 +659,102 @@ mod pointwise {
     }
 }
 
-/// Per-task scratch: one band's patch matrix and one gathered operand or product.
-struct Scratch<T> {
+/// Output elements below which a parallel epilogue task is not worth its scheduling.
+const EPILOGUE_MIN_ELEMS: usize = 1 << 14;
+
+/// Per-task scratch: one band's patch matrix (`cols`, at least as long as asked for) and one
+/// gathered operand or product.
+pub(crate) struct Scratch<T> {
     cols: Vec<T>,
     tmp: Vec<T>,
 }
 
 impl<T: Elem> Scratch<T> {
-    fn new(cols: usize) -> Self {
+    const fn empty() -> Self {
         Self {
-            cols: vec![T::ZERO; cols],
+            cols: Vec::new(),
             tmp: Vec::new(),
         }
     }
+
+    fn with_cols(mut self, cols: usize) -> Self {
+        if self.cols.len() < cols {
+            self.cols.resize(cols, T::ZERO);
+        }
+        self
+    }
 }
 
-/// Convolution forward over a batch: `out[n] (cout × out_len) = w (cout × patch) · im2col(x[n])`.
+/// Runs `f` with this thread's scratch, `cols` long at least. Reusing it saves a fresh, zeroed
+/// allocation of a few MiB per task and convolution. A task that finds it in use (a GEMM's
+/// parallel section may run another task on the same thread) gets a fresh one.
+fn with_scratch<T: Elem, R>(cols: usize, f: impl FnOnce(&mut Scratch<T>) -> R) -> R {
+    T::scratch_pool().with(|pool| match pool.try_borrow_mut() {
+        Ok(mut s) => {
+            let mut taken = std::mem::replace(&mut *s, Scratch::empty()).with_cols(cols);
+            let r = f(&mut taken);
+            *s = taken;
+            r
+        }
+        Err(_) => f(&mut Scratch::empty().with_cols(cols)),
+    })
+}
+
+/// Convolution forward over a batch: `out[n] (cout × out_len) = w (cout × patch) · im2col(x[n])`,
+/// then `ep` (if any) on each band of the output as soon as it is written.
 ///
 /// Bands (of one or several images) are the parallel tasks, each with its own patch matrix and
 /// a serial GEMM; a single band runs its GEMM and copies on every thread instead.
-pub(crate) fn forward<T: Elem>(g: &Geometry, x: &[T], w: &[T], cout: usize, out: &mut [T]) {
+pub(crate) fn forward<T: Elem>(
+    g: &Geometry,
+    x: &[T],
+    w: &[T],
+    cout: usize,
+    out: &mut [T],
+    ep: Option<&Epilogue<'_, T>>,
+) {
     if g.is_pointwise() {
-        return pointwise::forward(g, x, w, cout, out);
+        return pointwise::forward(g, x, w, cout, out, ep);
     }
     let batch = x.len() / g.image_len().max(1);
     let bands = bands(g, batch);
     let t = Threads::for_tasks(bands.len());
     let cols_len = g.patch_len() * max_cols(g, &bands);
     let dst = SharedMut(out.as_mut_ptr());
-    bands.par_iter().for_each_init(
-        || Scratch::new(cols_len),
-        |s, &band| {
+    bands.par_iter().for_each(|&band| {
+        with_scratch(cols_len, |s| {
             im2col(g, x, band, &mut s.cols, t.inner);
             // SAFETY: bands are disjoint, so each task writes its own columns of out.
             unsafe { product_into_band(g, w, &s.cols, cout, band, dst, &mut s.tmp, t) };
-        },
-    );
+            if let Some(ep) = ep {
+                // SAFETY: as above, the band's own columns.
+                unsafe { epilogue_on_band(g, ep, cout, band, dst) };
+            }
+        })
+    });
 }
 
-/// Gradient of [`forward`] with respect to its input: `dx[n] = col2im(wᵀ · grad[n])`.
+pub(crate) use pointwise::forward_parts as pointwise_forward_parts;
+
+/// Gradient of [`forward`] with respect to its input: `dx[n] = col2im(wᵀ · grad[n])`, then `ep` (if
+/// any, for a transposed convolution's forward pass) on each group of channels once it is complete.
 ///
 /// Groups of image channels are the parallel tasks: each computes its rows of `wᵀ · grad` band
 /// by band and adds them into its own channels, so no two tasks write the same element.
-pub(crate) fn backward_data<T: Elem>(g: &Geometry, grad: &[T], w: &[T], cout: usize, dx: &mut [T]) {
+pub(crate) fn backward_data<T: Elem>(
+    g: &Geometry,
+    grad: &[T],
+    w: &[T],
+    cout: usize,
+    dx: &mut [T],
+    ep: Option<&Epilogue<'_, T>>,
+) {
     if g.is_pointwise() {
-        return pointwise::backward_data(g, grad, w, cout, dx);
+        pointwise::backward_data(g, grad, w, cout, dx);
+        if let Some(ep) = ep {
+            ep.apply_all(dx, g.channels, g.height * g.width);
+        }
+        return;
     }
     let batch = dx.len() / g.image_len().max(1);
     dx.par_chunks_mut(g.image_len().max(1))
@@ -617,26 +771,30 @@ pub(crate) fn backward_data<T: Elem>(g: &Geometry, grad: &[T], w: &[T], cout: us
             return;
         }
         let rows = (c1 - c0) * kk;
-        let mut s = Scratch::new(rows * max_cols(g, &bands));
-        for &band in &bands {
-            let nb = band.cols(g);
-            let rhs = band_operand(g, grad, cout, band, &mut s.tmp);
-            // SAFETY: wᵀ rows c0·k².. are rows×cout (columns `patch` apart); rhs is cout×band;
-            // cols has room for rows×band.
-            unsafe {
-                let lhs = Mat::transposed(w.as_ptr().add(c0 * kk), patch);
-                matmul(
-                    rows,
-                    nb,
-                    cout,
-                    s.cols.as_mut_ptr(),
-                    nb,
-                    false,
-                    lhs,
-                    rhs,
-                    t.gemm,
-                );
-                col2im(g, &s.cols, band, dst, (c0, c1));
+        with_scratch(rows * max_cols(g, &bands), |s| {
+            for &band in &bands {
+                let nb = band.cols(g);
+                let rhs = band_operand(g, grad, cout, band, &mut s.tmp);
+                // SAFETY: wᵀ rows c0·k².. are rows×cout (columns `patch` apart); rhs is
+                // cout×band; cols has room for rows×band.
+                unsafe {
+                    let lhs = Mat::transposed(w.as_ptr().add(c0 * kk), patch);
+                    let cols = s.cols.as_mut_ptr();
+                    matmul(rows, nb, cout, cols, nb, false, lhs, rhs, t.gemm);
+                    col2im(g, &s.cols, band, dst, (c0, c1));
+                }
+            }
+        });
+        if let Some(ep) = ep {
+            let plane = g.height * g.width;
+            for n in 0..batch {
+                for c in c0..c1 {
+                    let offset = (n * g.channels + c) * plane;
+                    // SAFETY: channel c of image n belongs to this task's group.
+                    let span =
+                        unsafe { std::slice::from_raw_parts_mut(dst.get().add(offset), plane) };
+                    ep.apply(c, span, offset);
+                }
             }
         }
     });
@@ -693,7 +851,7 @@ pub(crate) fn forward_and_weight<T: Elem>(
 ) {
     if g.is_pointwise() {
         if let Some(out) = out {
-            pointwise::forward(g, img, w, cout, out);
+            pointwise::forward(g, img, w, cout, out, None);
         }
         if let Some(dw) = dw {
             pointwise::backward_weight(g, img, other, cout, dw);
@@ -711,40 +869,41 @@ pub(crate) fn forward_and_weight<T: Elem>(
     let partials: Vec<Vec<T>> = runs
         .par_iter()
         .map(|run| {
-            let mut s = Scratch::new(cols_len);
-            let mut part = if want_dw {
-                vec![T::ZERO; cout * patch]
-            } else {
-                Vec::new()
-            };
-            for (i, &band) in run.iter().enumerate() {
-                im2col(g, img, band, &mut s.cols, t.inner);
-                if let Some(dst) = dst {
-                    // SAFETY: bands are disjoint, so each task writes its own columns of out.
-                    unsafe { product_into_band(g, w, &s.cols, cout, band, dst, &mut s.tmp, t) };
-                }
-                if want_dw {
-                    let nb = band.cols(g);
-                    let lhs = band_operand(g, other, cout, band, &mut s.tmp);
-                    // SAFETY: lhs is cout×band; colsᵀ is band×patch; part is cout×patch.
-                    unsafe {
-                        let rhs = Mat::transposed(s.cols.as_ptr(), nb);
-                        let acc = i > 0;
-                        matmul(
-                            cout,
-                            patch,
-                            nb,
-                            part.as_mut_ptr(),
-                            patch,
-                            acc,
-                            lhs,
-                            rhs,
-                            t.gemm,
-                        );
+            with_scratch(cols_len, |s| {
+                let mut part = if want_dw {
+                    vec![T::ZERO; cout * patch]
+                } else {
+                    Vec::new()
+                };
+                for (i, &band) in run.iter().enumerate() {
+                    im2col(g, img, band, &mut s.cols, t.inner);
+                    if let Some(dst) = dst {
+                        // SAFETY: bands are disjoint, so each task writes its own columns of out.
+                        unsafe { product_into_band(g, w, &s.cols, cout, band, dst, &mut s.tmp, t) };
+                    }
+                    if want_dw {
+                        let nb = band.cols(g);
+                        let lhs = band_operand(g, other, cout, band, &mut s.tmp);
+                        // SAFETY: lhs is cout×band; colsᵀ is band×patch; part is cout×patch.
+                        unsafe {
+                            let rhs = Mat::transposed(s.cols.as_ptr(), nb);
+                            let acc = i > 0;
+                            matmul(
+                                cout,
+                                patch,
+                                nb,
+                                part.as_mut_ptr(),
+                                patch,
+                                acc,
+                                lhs,
+                                rhs,
+                                t.gemm,
+                            );
+                        }
                     }
                 }
-            }
-            part
+                part
+            })
         })
         .collect();
     if let Some(dw) = dw {
@@ -800,7 +959,7 @@ mod tests {
                 .map(|i| (i as f64 * 0.11).cos())
                 .collect();
             let mut out = vec![0.0; cout * g.out_len()];
-            forward(&g, &x, &wt, cout, &mut out);
+            forward(&g, &x, &wt, cout, &mut out, None);
             let want = direct(&g, &x, &wt, cout);
             for (a, b) in out.iter().zip(&want) {
                 assert!((a - b).abs() < 1e-12, "{a} vs {b} for {g:?}");

@@ -98,6 +98,47 @@ fn for_each_window<T: PoolElem>(
     }
 }
 
+/// `max(a, b)` where a NaN on either side wins (so a window holding a NaN pools to NaN, as in
+/// PyTorch); branch-free enough to vectorise.
+#[inline(always)]
+fn max_nan<T: PoolElem>(a: T, b: T) -> T {
+    if a > b || a.is_nan() {
+        a
+    } else {
+        b
+    }
+}
+
+/// The maxima of every window of one `h × w` plane into `out` (`oh × ow`), separably: each row's
+/// horizontal window maxima into `rows` (`h × ow`), then vertical maxima of those. The same values
+/// as [`for_each_window`] (max is associative, NaNs included), at a fraction of its branches.
+fn pool_plane<T: PoolElem>(
+    pool: &Pool,
+    plane: &[T],
+    (h, w): (usize, usize),
+    ow: usize,
+    rows: &mut Vec<T>,
+    out: &mut [T],
+) {
+    rows.clear();
+    rows.resize(h * ow, T::NEG_INF);
+    let windows: Vec<_> = (0..ow).map(|ox| pool.window(ox, w)).collect();
+    for (src, dst) in plane.chunks_exact(w).zip(rows.chunks_exact_mut(ow)) {
+        for (d, &(x0, x1)) in dst.iter_mut().zip(&windows) {
+            *d = src[x0..x1].iter().fold(T::NEG_INF, |m, &v| max_nan(v, m));
+        }
+    }
+    for (oy, dst) in out.chunks_exact_mut(ow).enumerate() {
+        let (y0, y1) = pool.window(oy, h);
+        dst.fill(T::NEG_INF);
+        for src in rows[y0 * ow..y1 * ow].chunks_exact(ow) {
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = max_nan(v, *d);
+            }
+        }
+    }
+}
+
 fn dims4(l: &Layout) -> Result<(usize, usize, usize, usize)> {
     match *l.dims() {
         [n, c, h, w] => Ok((n, c, h, w)),
@@ -121,8 +162,8 @@ impl MaxPoolOp {
         if oh * ow > 0 && h * w > 0 {
             out.par_chunks_mut(oh * ow)
                 .zip(x.par_chunks(h * w))
-                .for_each(|(o, plane)| {
-                    for_each_window(&self.0, plane, (h, w), (oh, ow), |i, _, v| o[i] = v)
+                .for_each_init(Vec::new, |rows, (o, plane)| {
+                    pool_plane(&self.0, plane, (h, w), ow, rows, o)
                 });
         }
         Ok((out, Shape::from((n, c, oh, ow))))

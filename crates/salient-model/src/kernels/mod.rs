@@ -17,9 +17,11 @@
 
 mod bn_act;
 mod cat;
+mod conv_fused;
 mod conv_ops;
 mod cpu_storage;
 mod direct_conv;
+mod epilogue;
 mod gemm_conv;
 mod max_pool;
 
@@ -30,7 +32,9 @@ pub use bn_act::Activation;
 use bn_act::{AddReluOp, AffineActOp, BatchNormTrainOp};
 use candle_core::{DType, Result, Tensor};
 use cat::CatChannelsOp;
-use conv_ops::{ConvOp, Kind};
+use conv_fused::Fused;
+use conv_ops::ConvOp;
+pub use conv_ops::Kind as ConvKind;
 use max_pool::{MaxPoolOp, Pool};
 
 /// Whether the custom CPU kernels handle these operands (CPU, both f32 or both f64).
@@ -45,7 +49,7 @@ fn custom_cpu(x: &Tensor, w: Option<&Tensor>) -> bool {
 pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
     if custom_cpu(x, Some(w)) {
         let op = ConvOp {
-            kind: Kind::Conv,
+            kind: ConvKind::Conv,
             stride,
             padding,
         };
@@ -92,7 +96,7 @@ fn pointwise_matmul(
 pub fn conv_transpose2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
     if custom_cpu(x, Some(w)) {
         let op = ConvOp {
-            kind: Kind::Transposed,
+            kind: ConvKind::Transposed,
             stride,
             padding,
         };
@@ -100,6 +104,82 @@ pub fn conv_transpose2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -
     } else {
         x.conv_transpose2d(w, padding, 0, stride, 1)
     }
+}
+
+/// One bias-free convolution layer's geometry: which kind, its stride and its zero padding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvSpec {
+    pub kind: ConvKind,
+    pub stride: usize,
+    pub padding: usize,
+}
+
+/// [`conv2d`] or [`conv_transpose2d`], as `spec` says.
+pub fn convolution(x: &Tensor, w: &Tensor, spec: ConvSpec) -> Result<Tensor> {
+    match spec.kind {
+        ConvKind::Conv => conv2d(x, w, spec.stride, spec.padding),
+        ConvKind::Transposed => conv_transpose2d(x, w, spec.stride, spec.padding),
+    }
+}
+
+/// `act(convolution(x, w) · scale[c] + shift[c] + residual)` in one pass: BatchNorm with running
+/// statistics, the residual join and the activation happen inside the convolution, on each block of
+/// output while it is in cache. Values equal [`convolution`], [`affine_act`] and (with a residual,
+/// `act` then being ReLU) [`add_relu`] composed, to float rounding.
+///
+/// For operands that need no gradient, since it records no autograd op: `None` where any operand
+/// tracks one, or is not a CPU f32/f64 tensor; the caller then composes the three ops.
+pub fn conv_affine_act(
+    x: &Tensor,
+    w: &Tensor,
+    spec: ConvSpec,
+    scale: &Tensor,
+    shift: &Tensor,
+    act: Activation,
+    residual: Option<&Tensor>,
+) -> Result<Option<Tensor>> {
+    cat_conv_affine_act(&[x], w, spec, scale, shift, act, residual)
+}
+
+/// [`conv_affine_act`] of `cat(parts, 1)` (same batch and size, channels joined in order). A 1×1
+/// convolution never builds the concatenation: each part meets its own columns of the weight.
+/// Values equal [`cat_channels`] then [`conv_affine_act`] to float rounding (the sums over input
+/// channels are split at the parts' boundaries).
+pub fn cat_conv_affine_act(
+    parts: &[&Tensor],
+    w: &Tensor,
+    spec: ConvSpec,
+    scale: &Tensor,
+    shift: &Tensor,
+    act: Activation,
+    residual: Option<&Tensor>,
+) -> Result<Option<Tensor>> {
+    let Some(&first) = parts.first() else {
+        candle_core::bail!("fused convolution: no input");
+    };
+    let mut operands = vec![w, scale, shift];
+    operands.extend(parts);
+    operands.extend(residual);
+    let usable = operands
+        .iter()
+        .all(|t| !t.track_op() && custom_cpu(t, Some(first)));
+    if !usable {
+        return Ok(None);
+    }
+    let residual = residual.map(Tensor::contiguous).transpose()?;
+    let parts = parts
+        .iter()
+        .map(|p| p.contiguous())
+        .collect::<Result<Vec<_>>>()?;
+    Fused {
+        spec,
+        scale: &scale.contiguous()?,
+        shift: &shift.contiguous()?,
+        residual: residual.as_ref(),
+        act,
+    }
+    .run(&parts, &w.contiguous()?)
+    .map(Some)
 }
 
 /// 2-D max pooling, PyTorch semantics: −∞ padding (`padding ≤ kernel/2`), output

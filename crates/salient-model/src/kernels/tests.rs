@@ -90,6 +90,9 @@ fn conv_transpose2d_matches_candle_values_and_gradients() {
         (&[2, 6, 4, 3], &[6, 4, 4, 4], 2, 0),
         (&[2, 3, 5, 4], &[3, 5, 1, 1], 1, 0),
         (&[3, 2, 3, 5], &[2, 3, 3, 3], 2, 1),
+        // Output exactly twice the input with six taps and with two.
+        (&[2, 3, 5, 4], &[3, 4, 6, 6], 2, 2),
+        (&[1, 4, 3, 5], &[4, 3, 2, 2], 2, 0),
     ];
     for &(xd, wd, s, p) in cases {
         for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
@@ -356,6 +359,218 @@ fn max_pool2d_matches_brute_force_with_ties_values_and_gradients() {
                     .map(|(a, b)| (a - b).abs())
                     .fold(0.0, f64::max);
                 assert!(worst <= tol, "{case}: gradient off by {worst:e}");
+            }
+        }
+    }
+}
+
+/// `act(affine(conv(x)) + residual)` from the separate ops, the way the network composes them when
+/// the fused kernel does not apply.
+fn composed_conv_affine_act(
+    x: &Tensor,
+    w: &Tensor,
+    spec: ConvSpec,
+    (scale, shift): (&Tensor, &Tensor),
+    act: Activation,
+    residual: Option<&Tensor>,
+) -> Result<Tensor> {
+    let y = convolution(x, w, spec)?;
+    match residual {
+        Some(r) => act.apply(&(affine_act(&y, scale, shift, Activation::IDENTITY)? + r)?),
+        None => affine_act(&y, scale, shift, act),
+    }
+}
+
+#[test]
+fn fused_conv_affine_act_equals_the_composed_ops_exactly() {
+    use ConvKind::{Conv, Transposed};
+    let spec = |kind, stride, padding| ConvSpec {
+        kind,
+        stride,
+        padding,
+    };
+    // Every engine path: direct (≤ 4 outputs, stride 1), bands within and across images (tests use
+    // tiny bands), 1×1 in place and strided, the stem's 7×7, transposed 4×4 and 1×1.
+    let cases: [(&str, ConvSpec, [usize; 4], [usize; 4]); 7] = [
+        ("direct 3x3", spec(Conv, 1, 1), [3, 5, 7, 6], [4, 5, 3, 3]),
+        (
+            "banded 3x3 s2",
+            spec(Conv, 2, 1),
+            [3, 5, 7, 6],
+            [9, 5, 3, 3],
+        ),
+        ("pointwise", spec(Conv, 1, 0), [2, 6, 4, 5], [7, 6, 1, 1]),
+        ("1x1 s2", spec(Conv, 2, 0), [2, 6, 8, 6], [7, 6, 1, 1]),
+        ("7x7 s2", spec(Conv, 2, 3), [3, 3, 9, 9], [6, 3, 7, 7]),
+        (
+            "transposed 4x4",
+            spec(Transposed, 2, 1),
+            [2, 6, 3, 4],
+            [6, 5, 4, 4],
+        ),
+        (
+            "transposed 1x1",
+            spec(Transposed, 1, 0),
+            [2, 6, 3, 4],
+            [6, 5, 1, 1],
+        ),
+    ];
+    let acts = [
+        Activation::IDENTITY,
+        Activation::RELU,
+        Activation::leaky_relu(0.2),
+    ];
+    for dtype in [DType::F32, DType::F64] {
+        for (name, spec, x_dims, w_dims) in &cases {
+            let x = tensor(x_dims, 1.0, dtype);
+            let w = tensor(w_dims, 2.0, dtype);
+            let reference = convolution(&x, &w, *spec).unwrap();
+            let channels = reference.dim(1).unwrap();
+            let scale = tensor(&[channels], 3.0, dtype);
+            let shift = tensor(&[channels], 4.0, dtype);
+            let residual = tensor(reference.dims(), 5.0, dtype);
+            for act in acts {
+                for res in [None, Some(&residual)] {
+                    let case = format!("{name} {dtype:?} {act:?} residual {}", res.is_some());
+                    let fused = conv_affine_act(&x, &w, *spec, &scale, &shift, act, res)
+                        .unwrap()
+                        .expect("untracked CPU operands take the fused kernel");
+                    let want = composed_conv_affine_act(&x, &w, *spec, (&scale, &shift), act, res)
+                        .unwrap();
+                    assert_eq!(fused.dims(), want.dims(), "{case}");
+                    assert_eq!(flat(&fused), flat(&want), "{case}");
+                    assert!(!fused.track_op(), "{case}: the result has no history");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn fused_conv_affine_act_declines_tracked_or_foreign_operands() {
+    let spec = ConvSpec {
+        kind: ConvKind::Conv,
+        stride: 1,
+        padding: 1,
+    };
+    let x = tensor(&[2, 3, 5, 5], 1.0, DType::F32);
+    let w = tensor(&[6, 3, 3, 3], 2.0, DType::F32);
+    let (scale, shift) = (tensor(&[6], 3.0, DType::F32), tensor(&[6], 4.0, DType::F32));
+    let act = Activation::RELU;
+    let tracked_w = Var::from_tensor(&w).unwrap();
+    let tracked_x = Var::from_tensor(&x).unwrap();
+    let tracked_scale = Var::from_tensor(&scale).unwrap();
+    let half = x.to_dtype(DType::F16).unwrap();
+    let half_w = w.to_dtype(DType::F16).unwrap();
+    let declined = [
+        ("tracked weight", &x, tracked_w.as_tensor(), &scale),
+        ("tracked input", tracked_x.as_tensor(), &w, &scale),
+        ("tracked scale", &x, &w, tracked_scale.as_tensor()),
+        ("f16", &half, &half_w, &scale),
+    ];
+    for (what, x, w, scale) in declined {
+        let got = conv_affine_act(x, w, spec, scale, &shift, act, None).unwrap();
+        assert!(got.is_none(), "{what}: the fused kernel must decline");
+    }
+    let tracked_residual = Var::from_tensor(&tensor(&[2, 6, 5, 5], 5.0, DType::F32)).unwrap();
+    let got = conv_affine_act(
+        &x,
+        &w,
+        spec,
+        &scale,
+        &shift,
+        act,
+        Some(tracked_residual.as_tensor()),
+    )
+    .unwrap();
+    assert!(
+        got.is_none(),
+        "tracked residual: the fused kernel must decline"
+    );
+}
+
+#[test]
+fn fused_conv_affine_act_names_mis_shaped_operands() {
+    let spec = ConvSpec {
+        kind: ConvKind::Conv,
+        stride: 1,
+        padding: 0,
+    };
+    let x = tensor(&[2, 3, 5, 5], 1.0, DType::F32);
+    let w = tensor(&[6, 3, 1, 1], 2.0, DType::F32);
+    let good = tensor(&[6], 3.0, DType::F32);
+    let short = tensor(&[5], 3.0, DType::F32);
+    let act = Activation::RELU;
+    let e = conv_affine_act(&x, &w, spec, &short, &good, act, None).unwrap_err();
+    assert!(e.to_string().contains("scale"), "{e}");
+    let e = conv_affine_act(&x, &w, spec, &good, &short, act, None).unwrap_err();
+    assert!(e.to_string().contains("shift"), "{e}");
+    let residual = tensor(&[2, 6, 4, 5], 5.0, DType::F32);
+    let e = conv_affine_act(&x, &w, spec, &good, &good, act, Some(&residual)).unwrap_err();
+    assert!(e.to_string().contains("residual"), "{e}");
+    let w3 = tensor(&[6, 4, 1, 1], 2.0, DType::F32);
+    let e = conv_affine_act(&x, &w3, spec, &good, &good, act, None).unwrap_err();
+    assert!(e.to_string().contains("channels"), "{e}");
+}
+
+#[test]
+fn fused_conv_of_parts_equals_the_conv_of_their_concatenation() {
+    let spec = |kernel: usize| ConvSpec {
+        kind: ConvKind::Conv,
+        stride: 1,
+        padding: kernel / 2,
+    };
+    // 1×1: one product per part; 3×3: a joined copy. Parts of unequal widths, tiny bands.
+    for (kernel, cout) in [(1, 7), (3, 6)] {
+        for (dtype, tol) in [(DType::F32, 1e-5), (DType::F64, 1e-12)] {
+            let a = tensor(&[3, 5, 6, 7], 1.0, dtype);
+            let b = tensor(&[3, 2, 6, 7], 6.0, dtype);
+            let w = tensor(&[cout, 7, kernel, kernel], 2.0, dtype);
+            let (scale, shift) = (tensor(&[cout], 3.0, dtype), tensor(&[cout], 4.0, dtype));
+            let act = Activation::leaky_relu(0.2);
+            let got = cat_conv_affine_act(&[&a, &b], &w, spec(kernel), &scale, &shift, act, None)
+                .unwrap()
+                .expect("untracked CPU operands take the fused kernel");
+            let joined = cat_channels(&a, &b).unwrap();
+            let want = conv_affine_act(&joined, &w, spec(kernel), &scale, &shift, act, None)
+                .unwrap()
+                .unwrap();
+            assert_close(&format!("{kernel}x{kernel} {dtype:?}"), &got, &want, tol);
+        }
+    }
+    let a = tensor(&[3, 5, 6, 7], 1.0, DType::F32);
+    let short = tensor(&[3, 2, 6, 6], 6.0, DType::F32);
+    let w = tensor(&[4, 7, 1, 1], 2.0, DType::F32);
+    let c = tensor(&[4], 3.0, DType::F32);
+    let e = cat_conv_affine_act(&[&a, &short], &w, spec(1), &c, &c, Activation::RELU, None)
+        .unwrap_err();
+    assert!(e.to_string().contains("joined"), "{e}");
+}
+
+#[test]
+fn max_pool2d_pools_a_nan_to_nan_and_leaves_other_windows_alone() {
+    // One NaN at (2, 3) of a 6×6 plane; 3×3 windows, stride 2, padding 1: output windows (1, 1)
+    // and (1, 2) hold it (rows 1..4, columns 1..4 and 3..6), the others do not.
+    let mut raw = values(36, 7.0);
+    raw[2 * 6 + 3] = f64::NAN;
+    for dtype in [DType::F32, DType::F64] {
+        let x = Tensor::from_vec(raw.clone(), (1, 1, 6, 6), &Device::Cpu)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap();
+        let got = flat(&max_pool2d(&x, 3, 2, 1).unwrap());
+        let (want, _, _) = brute_force_pool(&raw, (1, 1, 6, 6), 3, 2, 1);
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            let holds_nan = i == 4 || i == 5;
+            if holds_nan {
+                assert!(g.is_nan(), "{dtype:?} window {i}: {g}");
+            } else {
+                let w = if dtype == DType::F32 {
+                    *w as f32 as f64
+                } else {
+                    *w
+                };
+                assert_eq!(*g, w, "{dtype:?} window {i}");
             }
         }
     }
