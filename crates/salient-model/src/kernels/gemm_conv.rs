@@ -638,7 +638,10 @@ mod pointwise {
         }
     }
 
-    /// `dw = Σₙ grad[n] · x[n]ᵀ`.
+    /// `dw = Σₙ grad[n] · x[n]ᵀ`. The products' inner dimension, every image's output positions,
+    /// is split evenly between the threads, each summing a partial gradient with serial GEMMs:
+    /// one parallel GEMM cannot split its reduction, and a small gradient (few channels, large
+    /// images) leaves it too few output tiles to keep the threads busy.
     pub(super) fn backward_weight<T: Elem>(
         g: &Geometry,
         x: &[T],
@@ -647,6 +650,36 @@ mod pointwise {
         dw: &mut [T],
     ) {
         let (c, ol) = (g.channels, g.out_len());
+        let total = x.len() / c.max(1);
+        let tasks = rayon::current_num_threads()
+            .min(total / MIN_SPLIT_COLUMNS)
+            .max(1);
+        if tasks > 1 {
+            let per_task = total.div_ceil(tasks);
+            let partials: Vec<Vec<T>> = (0..tasks)
+                .into_par_iter()
+                .map(|task| {
+                    let (j0, j1) = (task * per_task, ((task + 1) * per_task).min(total));
+                    let mut part = vec![T::ZERO; cout * c];
+                    let mut j = j0;
+                    while j < j1 {
+                        let (n, p0) = (j / ol, j % ol);
+                        let len = (ol - p0).min(j1 - j);
+                        // SAFETY: columns p0..p0+len of image n: grad's cout×len block and x's
+                        // c×len block (rows ol apart), transposed; part is cout×c.
+                        unsafe {
+                            let lhs = Mat::rows(grad.as_ptr().add(n * cout * ol + p0), ol);
+                            let rhs = Mat::transposed(x.as_ptr().add(n * c * ol + p0), ol);
+                            let (dst, acc) = (part.as_mut_ptr(), j > j0);
+                            matmul(cout, c, len, dst, c, acc, lhs, rhs, Parallelism::None)
+                        };
+                        j += len;
+                    }
+                    part
+                })
+                .collect();
+            return sum_partials(dw, &partials);
+        }
         let t = Threads::all(rayon::current_num_threads());
         dw.fill(T::ZERO);
         for (xi, gi) in x.chunks(c * ol).zip(grad.chunks(cout * ol)) {
@@ -658,6 +691,10 @@ mod pointwise {
         }
     }
 }
+
+/// Inner-dimension columns per task below which splitting a weight gradient's reduction between
+/// threads costs more (partials to sum, thinner products) than it gains.
+const MIN_SPLIT_COLUMNS: usize = if cfg!(test) { 4 } else { 512 };
 
 /// Output elements below which a parallel epilogue task is not worth its scheduling.
 const EPILOGUE_MIN_ELEMS: usize = 1 << 14;
@@ -806,14 +843,17 @@ fn band_runs(bands: &[Band]) -> Vec<&[Band]> {
     bands.chunks(bands.len().div_ceil(runs).max(1)).collect()
 }
 
-/// Sums per-task partial weight gradients into `dw`.
+/// Sums per-task partial weight gradients into `dw`, in parallel over chunks of it.
 fn sum_partials<T: Elem>(dw: &mut [T], partials: &[Vec<T>]) {
-    dw.fill(T::ZERO);
-    for part in partials {
-        for (d, p) in dw.iter_mut().zip(part) {
-            *d += *p;
+    const CHUNK: usize = 1 << 14;
+    dw.par_chunks_mut(CHUNK).enumerate().for_each(|(i, d)| {
+        d.fill(T::ZERO);
+        for part in partials {
+            for (d, p) in d.iter_mut().zip(&part[i * CHUNK..]) {
+                *d += *p;
+            }
         }
-    }
+    });
 }
 
 /// Gradient of [`forward`] with respect to its weight: `dw = Σₙ grad[n] · im2col(x[n])ᵀ`.

@@ -191,6 +191,16 @@ fn convolutions_match_candle_under_any_thread_count() {
             2,
             1,
         ),
+        // 1×1: the weight gradient's columns split between threads, across image boundaries.
+        (
+            "conv 1x1",
+            conv,
+            candle_conv2d,
+            &[3, 5, 7, 5],
+            &[4, 5, 1, 1],
+            1,
+            0,
+        ),
         (
             "deconv",
             deconv,
