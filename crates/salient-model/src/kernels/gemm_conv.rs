@@ -351,11 +351,15 @@ fn im2col<T: Elem>(g: &Geometry, x: &[T], band: Band, cols: &mut [T], inner: boo
                         if g.stride == 1 {
                             dst[lo..hi].copy_from_slice(&src[first..first + hi - lo]);
                         } else {
-                            for (d, s) in dst[lo..hi]
-                                .iter_mut()
-                                .zip(src[first..].iter().step_by(g.stride))
-                            {
-                                *d = *s;
+                            // Every stride-th element from `first`, by whole groups of `stride`
+                            // and then the last one alone where its group runs past the row.
+                            let (dst, span) = (&mut dst[lo..hi], &src[first..]);
+                            let whole = (span.len() / g.stride).min(dst.len());
+                            for (d, group) in dst.iter_mut().zip(span.chunks_exact(g.stride)) {
+                                *d = group[0];
+                            }
+                            if let Some(d) = dst.get_mut(whole) {
+                                *d = span[whole * g.stride];
                             }
                         }
                     }
