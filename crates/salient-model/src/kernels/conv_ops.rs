@@ -5,7 +5,7 @@
 use super::cpu_storage::{contiguous, float_dispatch};
 use super::direct_conv;
 use super::epilogue::Epilogue;
-use super::gemm_conv::{self, Elem, Geometry};
+use super::gemm_conv::{self, winograd, Elem, Geometry};
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// Which of the two convolutions an op computes.
@@ -171,6 +171,11 @@ impl Kind {
                 if let Some(ep) = ep {
                     ep.apply_all(&mut out, rows, g.out_len());
                 }
+            }
+            // Winograd only under an epilogue, i.e. on the fused no-gradient path: a forward
+            // that autograd will differentiate keeps the im2col sums its backward pass mirrors.
+            Kind::Conv if ep.is_some() && winograd::applies(g, rows, x.len() / g.image_len()) => {
+                winograd::forward(g, x, w, rows, &mut out, ep)
             }
             Kind::Conv => gemm_conv::forward(g, x, w, rows, &mut out, ep),
             Kind::Transposed => gemm_conv::backward_data(g, x, w, rows, &mut out, ep),

@@ -19,6 +19,8 @@ use rayon::prelude::*;
 
 use super::epilogue::Epilogue;
 
+pub(crate) mod winograd;
+
 /// Element types the engine handles (those the `gemm` crate multiplies natively).
 pub(crate) trait Elem:
     Copy
@@ -28,6 +30,8 @@ pub(crate) trait Elem:
     + std::ops::AddAssign
     + std::ops::Add<Output = Self>
     + std::ops::Mul<Output = Self>
+    + std::ops::Sub<Output = Self>
+    + std::ops::Div<Output = Self>
     + PartialOrd
 {
     const ZERO: Self;

@@ -585,3 +585,58 @@ fn max_pool2d_pools_a_nan_to_nan_and_leaves_other_windows_alone() {
         }
     }
 }
+
+/// The fused path computes 3×3, stride-1, padding-1 convolutions by Winograd F(2×2, 3×3) (in
+/// tests for any channel count and batch): within rounding of the im2col engine, odd sizes (half
+/// tiles at the borders), several bands, with and without a residual, on 1 to 3 threads.
+#[test]
+fn winograd_convolution_matches_the_im2col_engine() {
+    let spec = ConvSpec {
+        kind: ConvKind::Conv,
+        stride: 1,
+        padding: 1,
+    };
+    let shapes: [([usize; 4], usize); 4] = [
+        ([2, 5, 7, 9], 6),
+        ([1, 8, 4, 4], 8),
+        ([3, 3, 5, 2], 7),
+        ([2, 6, 1, 3], 5),
+    ];
+    let mut rounded_differently = false;
+    for threads in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("thread pool");
+        pool.install(|| {
+            for (dtype, tol) in [(DType::F32, 1e-5), (DType::F64, 1e-12)] {
+                for (x_dims, cout) in shapes {
+                    let x = tensor(&x_dims, 1.0, dtype);
+                    let w = tensor(&[cout, x_dims[1], 3, 3], 2.0, dtype);
+                    let (scale, shift) = (tensor(&[cout], 3.0, dtype), tensor(&[cout], 4.0, dtype));
+                    let plain = convolution(&x, &w, spec).unwrap();
+                    let residual = tensor(plain.dims(), 5.0, dtype);
+                    for res in [None, Some(&residual)] {
+                        let act = Activation::leaky_relu(0.2);
+                        let got = conv_affine_act(&x, &w, spec, &scale, &shift, act, res)
+                            .unwrap()
+                            .unwrap();
+                        let want =
+                            composed_conv_affine_act(&x, &w, spec, (&scale, &shift), act, res)
+                                .unwrap();
+                        let case = format!(
+                            "{x_dims:?} -> {cout} {dtype:?} residual {} on {threads} threads",
+                            res.is_some()
+                        );
+                        assert_close(&case, &got, &want, tol);
+                        rounded_differently |= flat(&got) != flat(&want);
+                    }
+                }
+            }
+        });
+    }
+    assert!(
+        rounded_differently,
+        "bit-identical to im2col everywhere: the Winograd path did not run"
+    );
+}
