@@ -599,39 +599,41 @@ mod pointwise {
     ) {
         let (c, ol) = (g.channels, g.out_len());
         debug_assert_eq!(parts.iter().map(|p| p.1).sum::<usize>(), c);
-        let t = Threads::all(rayon::current_num_threads());
-        for (n, o) in out.chunks_mut(cout * ol).enumerate() {
+        let batch = out.len() / (cout * ol).max(1);
+        // Column blocks whose cout-row output fits in L2, so the epilogue finds it there.
+        let block = (POINTWISE_OUT_BLOCK / cout.max(1))
+            .max(MIN_BAND_COLS)
+            .clamp(1, ol.max(1));
+        let per_image = ol.div_ceil(block);
+        let tasks = batch * per_image;
+        let t = Threads::for_tasks(tasks);
+        let dst = SharedMut(out.as_mut_ptr());
+        (0..tasks).into_par_iter().for_each(|task| {
+            let (n, p0) = (task / per_image, task % per_image * block);
+            let cols = block.min(ol - p0);
+            let offset = n * cout * ol + p0;
             let mut first_channel = 0;
             for &(x, channels) in parts {
-                let xi = &x[n * channels * ol..][..channels * ol];
-                // SAFETY: w's columns first_channel.. form a cout×channels block (rows c apart),
-                // xi is channels×ol and o is cout×ol, all inside their buffers.
+                // SAFETY: w's columns first_channel.. form a cout×channels block (rows c apart);
+                // x's columns p0.. of image n a channels×cols block and out's a cout×cols block
+                // (rows ol apart), out's written by this task only.
                 unsafe {
                     let lhs = Mat::rows(w.as_ptr().add(first_channel), c);
-                    let rhs = Mat::rows(xi.as_ptr(), ol);
-                    let accumulate = first_channel > 0;
-                    matmul(
-                        cout,
-                        ol,
-                        channels,
-                        o.as_mut_ptr(),
-                        ol,
-                        accumulate,
-                        lhs,
-                        rhs,
-                        t.gemm,
-                    )
+                    let rhs = Mat::rows(x.as_ptr().add(n * channels * ol + p0), ol);
+                    let (o, acc) = (dst.get().add(offset), first_channel > 0);
+                    matmul(cout, cols, channels, o, ol, acc, lhs, rhs, t.gemm)
                 };
                 first_channel += channels;
             }
             if let Some(ep) = ep {
-                let base = n * cout * ol;
-                o.par_chunks_mut(ol.max(1))
-                    .with_min_len(EPILOGUE_MIN_ELEMS.div_ceil(ol.max(1)))
-                    .enumerate()
-                    .for_each(|(ch, span)| ep.apply(ch, span, base + ch * ol));
+                for ch in 0..cout {
+                    let at = offset + ch * ol;
+                    // SAFETY: this task's columns of output row ch, as above.
+                    let span = unsafe { std::slice::from_raw_parts_mut(dst.get().add(at), cols) };
+                    ep.apply(ch, span, at);
+                }
             }
-        }
+        });
     }
 
     /// `dx[n] = wᵀ · grad[n]`.
@@ -711,8 +713,8 @@ mod pointwise {
 /// threads costs more (partials to sum, thinner products) than it gains.
 const MIN_SPLIT_COLUMNS: usize = if cfg!(test) { 4 } else { 512 };
 
-/// Output elements below which a parallel epilogue task is not worth its scheduling.
-const EPILOGUE_MIN_ELEMS: usize = 1 << 14;
+/// Output elements of one pointwise task (`cout ×` a block of columns): 1 MiB of f32, within L2.
+const POINTWISE_OUT_BLOCK: usize = if cfg!(test) { 1 << 6 } else { 1 << 18 };
 
 /// Per-task scratch: one band's patch matrix (`cols`, at least as long as asked for) and one
 /// gathered operand or product.
