@@ -12,6 +12,10 @@
 //! - [`batch_norm_train`], [`affine_act`] and [`add_relu`]: BatchNorm fused with the activation
 //!   after it (batch statistics or a fixed per-channel affine map), and the residual join.
 //! - [`cat_channels`]: the decoder's concatenation, without gradients for constant inputs.
+//! - [`conv_affine_act`] and [`cat_conv_affine_act`]: for layers that need no gradient
+//!   (inference, a frozen prefix), the convolution with BatchNorm's running-statistics map, the
+//!   residual join and the activation applied inside it; 3×3 stride-1 layers there use Winograd
+//!   F(2×2, 3×3), 1×1 layers read a concatenated input part by part.
 //!
 //! Every kernel matches candle's reference op to float rounding, gradients included (tests below).
 
