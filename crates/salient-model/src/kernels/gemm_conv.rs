@@ -309,9 +309,14 @@ fn bands(g: &Geometry, batch: usize) -> Vec<Band> {
     let total = batch * g.out_height;
     let ow = g.out_width.max(1);
     let cache_rows = BAND_ELEMS / (g.patch_len() * ow).max(1);
-    let mut step = cache_rows
-        .max(MIN_BAND_COLS.div_ceil(ow))
-        .clamp(1, total.max(1));
+    let step = cache_rows.max(MIN_BAND_COLS.div_ceil(ow));
+    even_bands(total, step)
+}
+
+/// Bands of about `step` rows covering `0..total`; when there are several, as many as a multiple
+/// of the thread count, so that parallel tasks get equal shares.
+fn even_bands(total: usize, step: usize) -> Vec<Band> {
+    let mut step = step.clamp(1, total.max(1));
     let threads = rayon::current_num_threads().max(1);
     let count = total.div_ceil(step);
     if count > 1 && count % threads != 0 {

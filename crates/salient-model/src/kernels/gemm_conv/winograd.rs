@@ -263,23 +263,13 @@ pub(crate) fn forward<T: Elem>(
     } else {
         256usize.div_ceil(tl.tile_cols)
     };
-    let mut step = (BAND_ELEMS / per_row.max(1))
-        .max(min_rows)
-        .clamp(1, total_rows);
-    let threads = rayon::current_num_threads().max(1);
-    let count = total_rows.div_ceil(step);
-    if count > 1 && count % threads != 0 {
-        step = total_rows.div_ceil(count.next_multiple_of(threads)).max(1);
-    }
-    let bands: Vec<TileBand> = (0..total_rows)
-        .step_by(step)
-        .map(|r0| TileBand {
-            r0,
-            r1: (r0 + step).min(total_rows),
-        })
+    let step = (BAND_ELEMS / per_row.max(1)).max(min_rows);
+    let bands: Vec<TileBand> = even_bands(total_rows, step)
+        .into_iter()
+        .map(|b| TileBand { r0: b.r0, r1: b.r1 })
         .collect();
     let t = Threads::for_tasks(bands.len());
-    let max_tiles = step * tl.tile_cols;
+    let max_tiles = bands.iter().map(|b| b.tiles(&tl)).max().unwrap_or(0);
     let dst = SharedMut(out.as_mut_ptr());
     bands.par_iter().for_each(|&band| {
         with_scratch(16 * tl.cin * max_tiles, |s| {
