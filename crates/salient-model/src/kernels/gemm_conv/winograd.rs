@@ -79,32 +79,10 @@ struct Tiling {
     cout: usize,
     h: usize,
     w: usize,
-    tile_rows: usize,
     tile_cols: usize,
-}
-
-/// A band of "global" tile rows `[r0, r1)`: tile row `r % tile_rows` of image `r / tile_rows`.
-#[derive(Clone, Copy)]
-struct TileBand {
-    r0: usize,
-    r1: usize,
-}
-
-impl TileBand {
-    fn tiles(&self, tl: &Tiling) -> usize {
-        (self.r1 - self.r0) * tl.tile_cols
-    }
-
-    /// `(index of its first tile in the band, image, tile row)` of each of its tile rows.
-    fn rows(self, tl: Tiling) -> impl Iterator<Item = (usize, usize, usize)> {
-        (self.r0..self.r1).map(move |r| {
-            (
-                (r - self.r0) * tl.tile_cols,
-                r / tl.tile_rows,
-                r % tl.tile_rows,
-            )
-        })
-    }
+    /// The grid of tiles as the engine's bands see it: `out_height × out_width` tile rows and
+    /// columns per image, so that a [`Band`] is a band of tile rows (possibly across images).
+    grid: Geometry,
 }
 
 /// Runs `f(i)` for `i` in `0..count`, in parallel when `inner`.
@@ -119,8 +97,8 @@ fn for_each_index(count: usize, inner: bool, f: impl Fn(usize) + Send + Sync) {
 /// `Bᵀ d B` of every input patch of the band, for every channel, into `v`: 16 matrices
 /// `cin × tiles`. Per channel and tile row: the vertical transform of four zero-padded input rows
 /// element-wise, then the horizontal one for all tiles at once, one transform point at a time.
-fn input_transform<T: Elem>(tl: Tiling, x: &[T], band: TileBand, v: &mut [T], inner: bool) {
-    let nt = band.tiles(&tl);
+fn input_transform<T: Elem>(tl: Tiling, x: &[T], band: Band, v: &mut [T], inner: bool) {
+    let nt = band.cols(&tl.grid);
     let (h, w, tc) = (tl.h, tl.w, tl.tile_cols);
     // A padded row: one zero on the left, zeros on the right up to the last tile's 4 columns.
     let padded = 2 * tc + 2;
@@ -128,7 +106,8 @@ fn input_transform<T: Elem>(tl: Tiling, x: &[T], band: TileBand, v: &mut [T], in
     for_each_index(tl.cin, inner, |c| {
         let mut rows = vec![T::ZERO; 4 * padded];
         let mut bd = vec![T::ZERO; 4 * padded];
-        for (first, n, ty) in band.rows(tl) {
+        for (i, n, ty) in band.rows(&tl.grid) {
+            let first = i * tc;
             let plane = &x[(n * tl.cin + c) * h * w..][..h * w];
             for (i, row) in rows.chunks_exact_mut(padded).enumerate() {
                 row.fill(T::ZERO);
@@ -184,12 +163,12 @@ fn input_transform<T: Elem>(tl: Tiling, x: &[T], band: TileBand, v: &mut [T], in
 unsafe fn output_transform<T: Elem>(
     tl: Tiling,
     m: &[T],
-    band: TileBand,
+    band: Band,
     out: SharedMut<T>,
     ep: Option<&Epilogue<'_, T>>,
     inner: bool,
 ) {
-    let nt = band.tiles(&tl);
+    let nt = band.cols(&tl.grid);
     let (h, w, tc) = (tl.h, tl.w, tl.tile_cols);
     let plane = tl.cout * nt;
     for_each_index(tl.cout, inner, |k| {
@@ -197,7 +176,8 @@ unsafe fn output_transform<T: Elem>(
         let mut am = vec![T::ZERO; 8 * tc];
         // Two output rows of 2·tc columns (the last may hang over an odd width).
         let mut y = vec![T::ZERO; 4 * tc];
-        for (first, n, ty) in band.rows(tl) {
+        for (i, n, ty) in band.rows(&tl.grid) {
+            let first = i * tc;
             let mt = |i: usize, j: usize| &m[(i * 4 + j) * plane + k * nt + first..][..tc];
             for j in 0..4 {
                 let (m0, m1, m2, m3) = (mt(0, j), mt(1, j), mt(2, j), mt(3, j));
@@ -241,16 +221,21 @@ pub(crate) fn forward<T: Elem>(
     out: &mut [T],
     ep: Option<&Epilogue<'_, T>>,
 ) {
+    let (tile_rows, tile_cols) = (g.height.div_ceil(2), g.width.div_ceil(2));
     let tl = Tiling {
         cin: g.channels,
         cout,
         h: g.height,
         w: g.width,
-        tile_rows: g.height.div_ceil(2),
-        tile_cols: g.width.div_ceil(2),
+        tile_cols,
+        grid: Geometry {
+            out_height: tile_rows,
+            out_width: tile_cols,
+            ..*g
+        },
     };
     let batch = x.len() / g.image_len().max(1);
-    let total_rows = batch * tl.tile_rows;
+    let total_rows = batch * tile_rows;
     if total_rows == 0 || tl.tile_cols == 0 {
         return;
     }
@@ -264,16 +249,13 @@ pub(crate) fn forward<T: Elem>(
         256usize.div_ceil(tl.tile_cols)
     };
     let step = (BAND_ELEMS / per_row.max(1)).max(min_rows);
-    let bands: Vec<TileBand> = even_bands(total_rows, step)
-        .into_iter()
-        .map(|b| TileBand { r0: b.r0, r1: b.r1 })
-        .collect();
+    let bands = even_bands(total_rows, step);
     let t = Threads::for_tasks(bands.len());
-    let max_tiles = bands.iter().map(|b| b.tiles(&tl)).max().unwrap_or(0);
+    let max_tiles = max_cols(&tl.grid, &bands);
     let dst = SharedMut(out.as_mut_ptr());
     bands.par_iter().for_each(|&band| {
         with_scratch(16 * tl.cin * max_tiles, |s| {
-            let nt = band.tiles(&tl);
+            let nt = band.cols(&tl.grid);
             input_transform(tl, x, band, &mut s.cols, t.inner);
             s.tmp.resize(16 * cout * max_tiles, T::ZERO);
             for xi in 0..16 {
