@@ -263,18 +263,9 @@ impl CustomOp3 for BatchNormTrainOp {
             need_x,
         };
         let flat = x.apply_op3_no_bwd(y, &grad.contiguous()?, &op)?;
-        let c = w.elem_count();
-        let x_len = if need_x { x.elem_count() } else { 0 };
-        let dx = need_x
-            .then(|| flat.narrow(0, 0, x_len)?.reshape(x.shape()))
-            .transpose()?;
-        let dw = need_w
-            .then(|| flat.narrow(0, x_len, c)?.reshape(w.shape()))
-            .transpose()?;
-        let db = need_b
-            .then(|| flat.narrow(0, x_len + c, c)?.reshape(b.shape()))
-            .transpose()?;
-        Ok((dx, dw, db))
+        // The op always computes the weight and bias gradients (the same two channel sums).
+        let [dx, dw, db] = super::unpack_gradients(&flat, [(need_x, x), (true, w), (true, b)])?;
+        Ok((dx, dw.filter(|_| need_w), db.filter(|_| need_b)))
     }
 }
 

@@ -224,17 +224,7 @@ impl CustomOp2 for ConvOp {
             need_w,
         };
         let flat = x.apply_op3_no_bwd(w, &grad.contiguous()?, &op)?;
-        let x_len = if need_x { x.elem_count() } else { 0 };
-        let dx = if need_x {
-            Some(flat.narrow(0, 0, x_len)?.reshape(x.shape())?)
-        } else {
-            None
-        };
-        let dw = if need_w {
-            Some(flat.narrow(0, x_len, w.elem_count())?.reshape(w.shape())?)
-        } else {
-            None
-        };
+        let [dx, dw] = super::unpack_gradients(&flat, [(need_x, x), (need_w, w)])?;
         Ok((dx, dw))
     }
 }

@@ -260,6 +260,25 @@ pub fn add_relu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// Splits the flat output of a backward op into the gradients it packed one after another, in the
+/// order of `parts`: each is shaped like its tensor, and is there (taking room) only where its flag
+/// is set.
+fn unpack_gradients<const N: usize>(
+    flat: &Tensor,
+    parts: [(bool, &Tensor); N],
+) -> Result<[Option<Tensor>; N]> {
+    let mut offset = 0;
+    let mut out: [Option<Tensor>; N] = std::array::from_fn(|_| None);
+    for (slot, (packed, like)) in out.iter_mut().zip(parts) {
+        if packed {
+            let len = like.elem_count();
+            *slot = Some(flat.narrow(0, offset, len)?.reshape(like.shape())?);
+            offset += len;
+        }
+    }
+    Ok(out)
+}
+
 /// `(1, C, 1, …)` for broadcasting a per-channel vector over `x`.
 fn per_channel_shape(x: &Tensor) -> Result<Vec<usize>> {
     let mut shape = vec![1; x.rank()];
