@@ -23,12 +23,15 @@ train *args:
     target="${CARGO_TARGET_DIR:-target}"
     features=()
     if command -v nvcc >/dev/null 2>&1; then
-        features=(--features cuda); echo "just train: nvcc found, building with CUDA"
+        features=(--features salient-cli/cuda); echo "just train: nvcc found, building with CUDA"
     else
         echo "just train: no nvcc on PATH, building for CPU (install the CUDA toolkit for GPU training)"
     fi
-    cargo build --release -p salient-cli "${features[@]}"
+    # One cargo invocation for the binary and xtask (fetch-weights): dependencies are compiled once,
+    # with one feature set, instead of twice.
+    cargo build --release -p salient-cli -p xtask "${features[@]}"
     salient="$target/release/salient"
+    xtask="$target/release/xtask"
     data=""; out=""; init=""; device=""; precision=""; prev=""
     for a in "$@"; do
         case "$prev" in --data) data="$a";; --out) out="$a";; --backbone-init) init="$a";;
@@ -46,12 +49,12 @@ train *args:
         data=data/sample
         if [ ! -d "$data" ]; then
             echo "just train: no --data given; generating a synthetic dataset in $data"
-            cargo xtask synth-data --out "$data"
+            "$salient" data synth --out "$data"
         fi
         set -- --data "$data" "$@"
     fi
     if [ -z "$init" ] && [ ! -f weights/resnet50.safetensors ]; then
-        if ! cargo xtask fetch-weights; then
+        if ! "$xtask" fetch-weights; then
             echo "just train: WARNING: could not fetch the pretrained backbone (see above);"
             echo "just train: training from a randomly initialised backbone instead (--backbone-init random)."
             set -- --backbone-init random "$@"

@@ -4,7 +4,6 @@ mod bench_data;
 mod bench_kernels;
 mod bench_model;
 mod fetch_weights;
-mod synth_data;
 
 use clap::{Parser, Subcommand};
 
@@ -19,8 +18,6 @@ struct Cli {
 enum Command {
     /// Download the pretrained ResNet50 backbone from the Hugging Face hub, verified.
     FetchWeights(fetch_weights::Args),
-    /// Write a deterministic synthetic dataset in the SALICON layout.
-    SynthData(synth_data::Args),
     /// Benchmarks: `bench model`, `bench data` and `bench kernels`.
     #[command(subcommand)]
     Bench(Bench),
@@ -41,7 +38,6 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::FetchWeights(args) => fetch_weights::run(args),
-        Command::SynthData(args) => synth_data::run(args),
         Command::Bench(Bench::Model(args)) => bench_model::run(args),
         Command::Bench(Bench::Data(args)) => bench_data::run(args),
         Command::Bench(Bench::Kernels(args)) => bench_kernels::run(args),

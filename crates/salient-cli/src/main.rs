@@ -27,6 +27,9 @@ enum Command {
     Predict(cmd::predict::Args),
     /// Print parameter counts and checkpoint metadata.
     Inspect(cmd::inspect::Args),
+    /// Dataset commands: check a dataset, write split lists, make a synthetic one.
+    #[command(subcommand)]
+    Data(cmd::data::Command),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,5 +40,6 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(args) => cmd::eval::run(args),
         Command::Predict(args) => cmd::predict::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Data(command) => cmd::data::run(command),
     }
 }

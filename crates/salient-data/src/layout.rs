@@ -1,53 +1,102 @@
 //! Finding image / map / fixation triples on disk: layout detection, pairing by stem, splitting,
 //! and the up-front header check that turns bad pairs into errors (or skipped entries).
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::decode::image_size;
+use crate::decode::{image_size, MapF32};
 use crate::error::DataError;
+use crate::ground_truth::{
+    load_fixation_pixels, load_fixation_points, load_ground_truth_map, FixationPixels,
+    FixationPoint, FixationSource, MapSigma, MapSource,
+};
+use crate::readers;
+pub use crate::split::{Split, SplitRule};
 
 /// File extensions read as images, maps or fixation maps.
 pub const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp"];
 
-/// Suffixes that MIT1003-style map and fixation files add to their image's stem.
-const MAP_STEM_SUFFIXES: &[&str] = &["_fixMap", "_fixPts", "_fixations", "_saliency"];
-
-/// The folder conventions this crate understands.
+/// The dataset releases this crate reads (see [`crate::readers`] for each one's files).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LayoutKind {
     /// The seed's `image/{train,val}` + `mask/{train,val}`.
     Seed,
-    /// SALICON's `images/`, `maps/`, optional `fixations/`, each with `train/` and `val/`.
+    /// SALICON's `images/`, `maps/`, optional `fixations/` (2017 `.mat` or PNG), each with
+    /// `train/` and `val/`.
     Salicon,
-    /// MIT1003 / CAT2000 / MSI-Net style `stimuli/`, `saliency/`, optional `fixations/`; split by
-    /// `train/`+`val/` sub-folders when present, else by a list file or a seeded fraction.
+    /// MSI-Net style `stimuli/`, `saliency/`, optional `fixations/`; split by `train/`+`val/`
+    /// sub-folders when present, else by list files or a seeded fraction.
     Stimuli,
+    /// MIT1003 as downloaded: `ALLSTIMULI/` + `ALLFIXATIONMAPS/` (`_fixMap`, `_fixPts`).
+    Mit1003,
+    /// CAT2000: `Stimuli/`, `FIXATIONMAPS/`, `FIXATIONLOCS/` by category.
+    Cat2000,
+    /// OSIE: `stimuli/` + `fixations.mat`.
+    Osie,
+    /// Anything else: `stimuli/` + `fixations.csv` (`image,x,y[,subject,t,duration]`),
+    /// optional `maps/`.
+    Csv,
 }
 
 impl LayoutKind {
-    /// `(image folder, map folder, fixation folder)` names under the root.
-    fn folders(self) -> (&'static str, &'static str, &'static str) {
-        match self {
-            LayoutKind::Seed => ("image", "mask", "fixations"),
-            LayoutKind::Salicon => ("images", "maps", "fixations"),
-            LayoutKind::Stimuli => ("stimuli", "saliency", "fixations"),
-        }
-    }
+    pub const ALL: [LayoutKind; 7] = [
+        LayoutKind::Osie,
+        LayoutKind::Csv,
+        LayoutKind::Mit1003,
+        LayoutKind::Cat2000,
+        LayoutKind::Salicon,
+        LayoutKind::Seed,
+        LayoutKind::Stimuli,
+    ];
 
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             LayoutKind::Seed => "seed",
             LayoutKind::Salicon => "salicon",
             LayoutKind::Stimuli => "stimuli",
+            LayoutKind::Mit1003 => "mit1003",
+            LayoutKind::Cat2000 => "cat2000",
+            LayoutKind::Osie => "osie",
+            LayoutKind::Csv => "csv",
+        }
+    }
+
+    /// Whether `root` looks like this layout (the folders and files it cannot do without).
+    fn fits(self, root: &Path) -> bool {
+        let dir = |name: &str| root.join(name).is_dir();
+        let file = |name: &str| root.join(name).is_file();
+        match self {
+            LayoutKind::Seed => dir("image") && dir("mask"),
+            LayoutKind::Salicon => dir("images") && (dir("maps") || dir("fixations")),
+            LayoutKind::Stimuli => dir("stimuli") && dir("saliency"),
+            LayoutKind::Mit1003 => dir("ALLSTIMULI") && dir("ALLFIXATIONMAPS"),
+            LayoutKind::Cat2000 => dir("Stimuli") && (dir("FIXATIONMAPS") || dir("FIXATIONLOCS")),
+            LayoutKind::Osie => dir("stimuli") && file("fixations.mat"),
+            LayoutKind::Csv => dir("stimuli") && file("fixations.csv"),
+        }
+    }
+
+    /// The blur that builds maps from fixations where the dataset ships none: OSIE's authors
+    /// use σ = 24 px (`config.m`, `params.eye.radius`); elsewhere [`MapSigma::DEFAULT`].
+    pub fn default_map_sigma(self) -> MapSigma {
+        match self {
+            LayoutKind::Osie => MapSigma::Pixels(24.0),
+            _ => MapSigma::DEFAULT,
+        }
+    }
+
+    /// `(images, maps, fixations)` folders of the layouts that keep split sub-folders.
+    fn split_folders(self) -> Option<(&'static str, &'static str, &'static str)> {
+        match self {
+            LayoutKind::Seed => Some(("image", "mask", "fixations")),
+            LayoutKind::Salicon => Some(("images", "maps", "fixations")),
+            LayoutKind::Stimuli => Some(("stimuli", "saliency", "fixations")),
+            _ => None,
         }
     }
 }
@@ -61,42 +110,49 @@ impl fmt::Display for LayoutKind {
 impl FromStr for LayoutKind {
     type Err = DataError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
-            "seed" => Ok(LayoutKind::Seed),
-            "salicon" => Ok(LayoutKind::Salicon),
-            "stimuli" | "mit1003" | "cat2000" => Ok(LayoutKind::Stimuli),
-            other => Err(DataError::Config(format!(
-                "unknown layout '{other}' (expected seed, salicon or stimuli)"
-            ))),
-        }
+        let wanted = s.to_ascii_lowercase();
+        LayoutKind::ALL
+            .into_iter()
+            .find(|k| k.name() == wanted || (wanted == "generic" && *k == LayoutKind::Csv))
+            .ok_or_else(|| {
+                DataError::Config(format!(
+                    "unknown layout '{s}' (expected one of: {})",
+                    LayoutKind::ALL.map(|k| k.name()).join(", ")
+                ))
+            })
     }
 }
 
-/// Which half of a dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Split {
-    Train,
-    Val,
-}
-
-impl Split {
-    pub fn name(self) -> &'static str {
-        match self {
-            Split::Train => "train",
-            Split::Val => "val",
-        }
-    }
-}
-
-/// One image with its saliency map and, when the dataset has them, its binary fixation map.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One image with its ground truth: a saliency map (a file, or built from the fixations) and,
+/// when the dataset has them, its fixations (a binary fixation map or recorded coordinates).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Sample {
     /// Path relative to the image folder, without extension, `/`-separated (e.g. `Action/001`).
     pub stem: String,
     pub image: PathBuf,
-    pub map: PathBuf,
-    pub fixations: Option<PathBuf>,
+    pub map: MapSource,
+    pub fixations: Option<FixationSource>,
+}
+
+impl Sample {
+    /// The continuous ground-truth map at the image's size (see [`load_ground_truth_map`]).
+    pub fn load_map(&self) -> Result<MapF32, DataError> {
+        load_ground_truth_map(&self.image, &self.map, self.fixations.as_ref())
+    }
+
+    /// The fixations on the image's pixel grid, `None` when the sample has none (see
+    /// [`load_fixation_pixels`]).
+    pub fn load_fixation_pixels(&self) -> Result<Option<FixationPixels>, DataError> {
+        load_fixation_pixels(&self.image, self.fixations.as_ref())
+    }
+
+    /// The fixations as continuous coordinates with the image's `(width, height)` (see
+    /// [`load_fixation_points`]).
+    pub fn load_fixation_points(
+        &self,
+    ) -> Result<Option<(Vec<FixationPoint>, (u32, u32))>, DataError> {
+        load_fixation_points(&self.image, self.fixations.as_ref())
+    }
 }
 
 /// A pair left out under `skip_bad`, with the error that excluded it.
@@ -118,18 +174,26 @@ pub fn describe_skipped(skipped: &[SkippedPair], first: usize) -> String {
     text
 }
 
-/// How to find a dataset; `Default` auto-detects and checks every header.
+/// How to find a dataset; `Default` auto-detects, reads train and val, and checks every header.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DiscoverOptions {
     /// Force a layout instead of detecting it.
     pub layout: Option<LayoutKind>,
-    /// Fraction held out for validation when a flat `stimuli/` layout has no list file.
+    /// The splits to read and check; the others are never read (a problem in `train/` does not
+    /// stop scoring `val/`).
+    pub splits: Vec<Split>,
+    /// Fraction held out for validation when an unsplit layout has no list files.
     pub val_fraction: f64,
-    /// File naming the validation stems, one per line (`#` comments allowed).
+    /// File naming the validation images, one per line (`#` comments allowed).
     pub val_list: Option<PathBuf>,
-    /// Seed of the held-out draw (fixed so every run splits alike).
+    /// Folder of list files `<split>.txt`; default `<root>/splits` when it exists.
+    pub split_dir: Option<PathBuf>,
+    /// Seed of the held-out draw.
     pub split_seed: u64,
+    /// The Gaussian that builds maps from fixations where the dataset ships none (default:
+    /// the layout's, see [`LayoutKind::default_map_sigma`]).
+    pub map_sigma: Option<MapSigma>,
     /// Leave bad pairs out (and list them) instead of failing.
     pub skip_bad: bool,
     /// Read every header up front to catch unreadable files and size mismatches early.
@@ -140,30 +204,80 @@ impl Default for DiscoverOptions {
     fn default() -> Self {
         DiscoverOptions {
             layout: None,
+            splits: vec![Split::Train, Split::Val],
             val_fraction: 0.1,
             val_list: None,
+            split_dir: None,
             split_seed: 0,
+            map_sigma: None,
             skip_bad: false,
             check_headers: true,
         }
     }
 }
 
-/// A discovered dataset: its train and val samples, sorted by stem.
+impl DiscoverOptions {
+    /// Options that read one split only.
+    pub fn for_split(split: Split) -> Self {
+        DiscoverOptions {
+            splits: vec![split],
+            ..Self::default()
+        }
+    }
+
+    /// The rule an unsplit dataset at `root` is divided by under these options.
+    pub fn flat_rule(&self, root: &Path) -> SplitRule {
+        if let Some(path) = &self.val_list {
+            return SplitRule::ValList { path: path.clone() };
+        }
+        let dir = self
+            .split_dir
+            .clone()
+            .unwrap_or_else(|| root.join("splits"));
+        if self.split_dir.is_some() || dir.is_dir() {
+            return SplitRule::Lists { dir };
+        }
+        SplitRule::Fraction {
+            seed: self.split_seed,
+            val_fraction: self.val_fraction,
+        }
+    }
+
+    /// These options with the split rule a model was trained with (so evaluation holds out the
+    /// same images).
+    pub fn with_rule(mut self, rule: &SplitRule) -> Self {
+        match rule {
+            SplitRule::Folders => {}
+            SplitRule::Lists { dir } => self.split_dir = Some(dir.clone()),
+            SplitRule::ValList { path } => self.val_list = Some(path.clone()),
+            SplitRule::Fraction { seed, val_fraction } => {
+                self.split_seed = *seed;
+                self.val_fraction = *val_fraction;
+                self.split_dir = None;
+                self.val_list = None;
+            }
+        }
+        self
+    }
+}
+
+/// A discovered dataset: the samples of the splits asked for, sorted by stem.
 #[derive(Debug, Clone)]
 pub struct Dataset {
     root: PathBuf,
     layout: LayoutKind,
-    train: Vec<Sample>,
-    val: Vec<Sample>,
+    rule: SplitRule,
+    splits: Vec<(Split, Vec<Sample>)>,
     skipped: Vec<SkippedPair>,
-    /// Split folders that do not exist (only ever `train` beside a present `val`, so that a
-    /// val-only copy of a dataset can be scored); [`Dataset::require`] turns them into errors.
+    /// Splits asked for whose folder does not exist (a val-only copy can still be scored);
+    /// [`Dataset::require`] turns them into errors.
     absent: Vec<(Split, PathBuf)>,
+    notes: Vec<String>,
+    images_listed: usize,
 }
 
 impl Dataset {
-    /// Finds the layout under `root`, pairs files by stem, splits and checks them.
+    /// Finds the layout under `root`, reads the splits in `options.splits` and checks them.
     pub fn discover(root: &Path, options: &DiscoverOptions) -> Result<Dataset, DataError> {
         if !(0.0..1.0).contains(&options.val_fraction) {
             return Err(DataError::Config(format!(
@@ -180,67 +294,240 @@ impl Dataset {
             Some(kind) => kind,
             None => detect_layout(root)?,
         };
-        let (image_dir, map_dir, fix_dir) = layout.folders();
-        let (images, maps, fixes) = (root.join(image_dir), root.join(map_dir), root.join(fix_dir));
-        for (dir, _) in [(&images, "images"), (&maps, "maps")] {
-            if !dir.is_dir() {
-                return Err(DataError::MissingDir {
-                    path: dir.clone(),
-                    layout: layout.name(),
-                });
-            }
-        }
-        let has_split_dirs = layout != LayoutKind::Stimuli || images.join("train").is_dir();
-        let mut skipped = Vec::new();
-        let mut absent = Vec::new();
-        let (train, val) = if has_split_dirs {
-            // Without `train/` the dataset is still usable for scoring its `val/` split; it is an
-            // error only when neither exists (or later, through `require`, when training).
-            let train_dir = images.join("train");
-            let val_only = !train_dir.is_dir() && images.join("val").is_dir();
-            if val_only {
-                absent.push((Split::Train, train_dir.clone()));
-            }
-            let train = pair_folder(
-                &train_dir,
-                &maps.join("train"),
-                &fixes.join("train"),
-                layout,
-                options,
-                &mut skipped,
-                !val_only,
-            )?;
-            let val = pair_folder(
-                &images.join("val"),
-                &maps.join("val"),
-                &fixes.join("val"),
-                layout,
-                options,
-                &mut skipped,
-                false,
-            )?;
-            (train, val)
-        } else {
-            let all = pair_folder(&images, &maps, &fixes, layout, options, &mut skipped, true)?;
-            split_flat(all, options)?
-        };
-        Ok(Dataset {
+        let sigma = options
+            .map_sigma
+            .unwrap_or_else(|| layout.default_map_sigma());
+        let mut wanted: Vec<Split> = options.splits.clone();
+        wanted.sort();
+        wanted.dedup();
+        let mut dataset = Dataset {
             root: root.to_path_buf(),
             layout,
-            train,
-            val,
-            skipped,
-            absent,
-        })
+            rule: SplitRule::Folders,
+            splits: Vec::new(),
+            skipped: Vec::new(),
+            absent: Vec::new(),
+            notes: Vec::new(),
+            images_listed: 0,
+        };
+        let folders = layout.split_folders().filter(|(images, _, _)| {
+            layout != LayoutKind::Stimuli || split_dirs_present(&root.join(images))
+        });
+        if wanted.is_empty() {
+            // Only the layout and the split rule were asked for.
+            if folders.is_none() {
+                dataset.rule = options.flat_rule(root);
+            }
+            return Ok(dataset);
+        }
+        match folders {
+            Some(names) => dataset.read_split_folders(names, &wanted, sigma, options)?,
+            None => dataset.read_flat(&wanted, sigma, options)?,
+        }
+        Ok(dataset)
     }
 
-    /// The samples of one split, sorted by stem (empty for a split whose folder is absent, see
-    /// [`Dataset::require`]).
-    pub fn split(&self, split: Split) -> &[Sample] {
-        match split {
-            Split::Train => &self.train,
-            Split::Val => &self.val,
+    /// Layouts with `train/`, `val/` (`test/`) folders: each split asked for is read from its own
+    /// folders only.
+    fn read_split_folders(
+        &mut self,
+        (image_dir, map_dir, fix_dir): (&str, &str, &str),
+        wanted: &[Split],
+        sigma: MapSigma,
+        options: &DiscoverOptions,
+    ) -> Result<(), DataError> {
+        let root = self.root.clone();
+        let (images, maps, fixes) = (root.join(image_dir), root.join(map_dir), root.join(fix_dir));
+        if !images.is_dir() {
+            return Err(DataError::MissingDir {
+                path: images,
+                layout: self.layout.name(),
+            });
         }
+        let salicon = self.layout == LayoutKind::Salicon;
+        // SALICON without any `maps/` (only its `.mat` fixations): maps are built.
+        let build_maps = salicon && !maps.is_dir();
+        if !build_maps && !maps.is_dir() {
+            return Err(DataError::MissingDir {
+                path: maps,
+                layout: self.layout.name(),
+            });
+        }
+        let mut folder_splits: Vec<Split> = Vec::new();
+        for &split in wanted {
+            match split {
+                Split::All => folder_splits.extend([Split::Train, Split::Val]),
+                other => folder_splits.push(other),
+            }
+        }
+        folder_splits.sort();
+        folder_splits.dedup();
+        let mut read: Vec<(Split, Vec<Sample>)> = Vec::new();
+        for split in folder_splits {
+            let dir = images.join(split.name());
+            if !dir.is_dir() {
+                self.absent.push((split, dir));
+                continue;
+            }
+            let split_maps = maps.join(split.name());
+            if !build_maps && !split_maps.is_dir() {
+                return Err(DataError::MissingDir {
+                    path: split_maps,
+                    layout: self.layout.name(),
+                });
+            }
+            let listing = readers::pair_folders(
+                &dir,
+                Some(&split_maps),
+                Some(&fixes.join(split.name())),
+                build_maps.then_some(sigma),
+                salicon,
+            )?;
+            self.notes.extend(listing.skipped.notes());
+            self.images_listed += listing.entries.len();
+            let samples = self.settle(listing.entries, options)?;
+            read.push((split, samples));
+        }
+        if read.is_empty() {
+            let (_, path) = self
+                .absent
+                .first()
+                .cloned()
+                .unwrap_or((Split::Train, images));
+            return Err(DataError::MissingDir {
+                path,
+                layout: self.layout.name(),
+            });
+        }
+        if wanted.contains(&Split::All) {
+            let mut all: Vec<Sample> = read
+                .iter()
+                .filter(|(s, _)| matches!(s, Split::Train | Split::Val))
+                .flat_map(|(_, samples)| samples.iter().cloned())
+                .collect();
+            all.sort_by(|a, b| a.image.cmp(&b.image));
+            read.push((Split::All, all));
+        }
+        read.retain(|(s, _)| wanted.contains(s));
+        self.splits = read;
+        Ok(())
+    }
+
+    /// Unsplit layouts: every image is listed, then the split rule picks each split's images
+    /// (from the sorted list, whatever is wrong with the others), and only those are checked.
+    fn read_flat(
+        &mut self,
+        wanted: &[Split],
+        sigma: MapSigma,
+        options: &DiscoverOptions,
+    ) -> Result<(), DataError> {
+        let root = self.root.clone();
+        let listing = match self.layout {
+            LayoutKind::Stimuli => readers::pair_folders(
+                &root.join("stimuli"),
+                Some(&root.join("saliency")),
+                Some(&root.join("fixations")),
+                None,
+                false,
+            )?,
+            LayoutKind::Mit1003 => readers::mit1003(&root)?,
+            LayoutKind::Cat2000 => readers::cat2000(&root)?,
+            LayoutKind::Osie => {
+                let file = root.join("fixations.mat");
+                let points = readers::osie::read_fixations(&file)?;
+                readers::stimuli_with_points(&root, points, &file, None, sigma)?
+            }
+            LayoutKind::Csv => {
+                let file = root.join("fixations.csv");
+                let points = readers::csv::read_fixations(&file)?;
+                readers::stimuli_with_points(&root, points, &file, Some(&root.join("maps")), sigma)?
+            }
+            LayoutKind::Seed | LayoutKind::Salicon => {
+                unreachable!("split-folder layouts are read by read_split_folders")
+            }
+        };
+        self.notes.extend(listing.skipped.notes());
+        self.images_listed = listing.entries.len();
+        self.rule = options.flat_rule(&root);
+        let stems: Vec<String> = listing.entries.iter().map(|e| e.stem.clone()).collect();
+        // An image's problem is reported with the first split that selects it; a later split
+        // (only `all` overlaps others) repeats its message.
+        let messages: Vec<Option<(PathBuf, String)>> = listing
+            .entries
+            .iter()
+            .map(|e| {
+                e.sample
+                    .as_ref()
+                    .err()
+                    .map(|err| (error_path(err), err.to_string()))
+            })
+            .collect();
+        let mut results: Vec<Option<Result<Sample, DataError>>> = listing
+            .entries
+            .into_iter()
+            .map(|e| Some(e.sample))
+            .collect();
+        for &split in wanted {
+            let chosen = self.rule.select(&stems, split)?;
+            let mut selected = Vec::new();
+            for (i, _) in chosen.iter().enumerate().filter(|(_, &keep)| keep) {
+                let sample = match &results[i] {
+                    Some(Ok(sample)) => Ok(sample.clone()),
+                    Some(Err(_)) => results[i].take().expect("checked above"),
+                    None => {
+                        let (path, reason) = messages[i].clone().unwrap_or_default();
+                        Err(DataError::Decode { path, reason })
+                    }
+                };
+                selected.push(readers::Entry {
+                    stem: stems[i].clone(),
+                    sample,
+                });
+            }
+            let samples = self.settle(selected, options)?;
+            self.splits.push((split, samples));
+        }
+        Ok(())
+    }
+
+    /// Checks the entries of one split: bad ones are errors, or under `skip_bad` recorded.
+    fn settle(
+        &mut self,
+        entries: Vec<readers::Entry>,
+        options: &DiscoverOptions,
+    ) -> Result<Vec<Sample>, DataError> {
+        let checked: Vec<Result<Sample, DataError>> = entries
+            .into_par_iter()
+            .map(|entry| {
+                let sample = entry.sample?;
+                if options.check_headers {
+                    check_sizes(&sample)?;
+                }
+                Ok(sample)
+            })
+            .collect();
+        let mut samples = Vec::with_capacity(checked.len());
+        for result in checked {
+            match result {
+                Ok(sample) => samples.push(sample),
+                Err(error) if options.skip_bad => self.skipped.push(SkippedPair {
+                    path: error_path(&error),
+                    reason: error.to_string(),
+                }),
+                Err(error) => return Err(error),
+            }
+        }
+        Ok(samples)
+    }
+
+    /// The samples of one split, sorted by stem (empty for a split not asked for or whose
+    /// folder is absent, see [`Dataset::require`]).
+    pub fn split(&self, split: Split) -> &[Sample] {
+        self.splits
+            .iter()
+            .find(|(s, _)| *s == split)
+            .map(|(_, samples)| samples.as_slice())
+            .unwrap_or(&[])
     }
 
     /// The samples of a split the caller cannot do without (training needs `train`): an error
@@ -255,9 +542,30 @@ impl Dataset {
         }
     }
 
+    /// Whether a split was asked for and read.
+    pub fn has_split(&self, split: Split) -> bool {
+        self.splits.iter().any(|(s, _)| *s == split)
+    }
+
     /// Pairs left out under `skip_bad` (empty otherwise).
     pub fn skipped(&self) -> &[SkippedPair] {
         &self.skipped
+    }
+
+    /// Files the readers left out (not images, model-output folders, ground truth without an
+    /// image), one line per kind.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
+    /// How the images were divided into splits.
+    pub fn rule(&self) -> &SplitRule {
+        &self.rule
+    }
+
+    /// Images the readers found in the folders they read (before splitting and checks).
+    pub fn images_listed(&self) -> usize {
+        self.images_listed
     }
 
     pub fn layout(&self) -> LayoutKind {
@@ -269,14 +577,17 @@ impl Dataset {
     }
 }
 
-/// Picks the layout from the folders present; SALICON wins over the seed's when both exist
-/// (its fixations make it the richer view of the same data).
+/// A stimuli folder split into sub-folders (`train/`, `val/`, `test/`) rather than flat.
+fn split_dirs_present(images: &Path) -> bool {
+    [Split::Train, Split::Val, Split::Test]
+        .iter()
+        .any(|s| images.join(s.name()).is_dir())
+}
+
+/// Picks the layout from the folders and files present (see [`LayoutKind::ALL`] for the order).
 fn detect_layout(root: &Path) -> Result<LayoutKind, DataError> {
-    for kind in [LayoutKind::Salicon, LayoutKind::Seed, LayoutKind::Stimuli] {
-        let (image_dir, map_dir, _) = kind.folders();
-        if root.join(image_dir).is_dir() && root.join(map_dir).is_dir() {
-            return Ok(kind);
-        }
+    if let Some(kind) = LayoutKind::ALL.into_iter().find(|k| k.fits(root)) {
+        return Ok(kind);
     }
     let mut names: Vec<String> = std::fs::read_dir(root)
         .map_err(|e| DataError::io(root, e))?
@@ -308,82 +619,6 @@ fn detect_layout(root: &Path) -> Result<LayoutKind, DataError> {
     })
 }
 
-/// Pairs every image under `image_dir` with its map (required) and fixations (optional).
-/// A missing `image_dir` is an error only when `required`; otherwise the split is empty.
-fn pair_folder(
-    image_dir: &Path,
-    map_dir: &Path,
-    fix_dir: &Path,
-    layout: LayoutKind,
-    options: &DiscoverOptions,
-    skipped: &mut Vec<SkippedPair>,
-    required: bool,
-) -> Result<Vec<Sample>, DataError> {
-    if !image_dir.is_dir() {
-        if required {
-            return Err(DataError::MissingDir {
-                path: image_dir.to_path_buf(),
-                layout: layout.name(),
-            });
-        }
-        return Ok(Vec::new());
-    }
-    let images = index_folder(image_dir, &[])?;
-    if images.is_empty() {
-        return Err(DataError::EmptyFolder {
-            path: image_dir.to_path_buf(),
-        });
-    }
-    if !map_dir.is_dir() {
-        return Err(DataError::MissingDir {
-            path: map_dir.to_path_buf(),
-            layout: layout.name(),
-        });
-    }
-    let maps = index_folder(map_dir, MAP_STEM_SUFFIXES)?;
-    let fixations = if fix_dir.is_dir() {
-        index_folder(fix_dir, MAP_STEM_SUFFIXES)?
-    } else {
-        BTreeMap::new()
-    };
-    let candidates: Vec<Result<Sample, DataError>> = images
-        .into_iter()
-        .map(|(stem, image)| match maps.get(&stem) {
-            None => Err(DataError::MissingMap {
-                image,
-                stem: stem.clone(),
-                map_dir: map_dir.to_path_buf(),
-            }),
-            Some(map) => Ok(Sample {
-                fixations: fixations.get(&stem).cloned(),
-                map: map.clone(),
-                image,
-                stem,
-            }),
-        })
-        .collect();
-    let checked: Vec<Result<Sample, DataError>> = if options.check_headers {
-        candidates
-            .into_par_iter()
-            .map(|candidate| candidate.and_then(|s| check_sizes(&s).map(|()| s)))
-            .collect()
-    } else {
-        candidates
-    };
-    let mut samples = Vec::with_capacity(checked.len());
-    for result in checked {
-        match result {
-            Ok(sample) => samples.push(sample),
-            Err(error) if options.skip_bad => skipped.push(SkippedPair {
-                path: error_path(&error),
-                reason: error.to_string(),
-            }),
-            Err(error) => return Err(error),
-        }
-    }
-    Ok(samples)
-}
-
 /// The file an error is about, for the skipped list.
 pub(crate) fn error_path(error: &DataError) -> PathBuf {
     match error {
@@ -391,21 +626,27 @@ pub(crate) fn error_path(error: &DataError) -> PathBuf {
         DataError::MissingMap { image, .. }
         | DataError::SizeMismatch { image, .. }
         | DataError::MissingFixations { image } => image.clone(),
+        DataError::DuplicateStem { second, .. } => second.clone(),
         _ => PathBuf::new(),
     }
 }
 
-/// Header-only check that image, map and fixations decode and agree in size.
+/// Header-only check that the image and its map and fixation-map files decode and agree in size
+/// (coordinate lists and `.mat` files are checked when read).
 fn check_sizes(sample: &Sample) -> Result<(), DataError> {
     let image_size = image_size(&sample.image)?;
-    let others = std::iter::once(&sample.map).chain(sample.fixations.as_ref());
+    let others = sample
+        .map
+        .file()
+        .into_iter()
+        .chain(sample.fixations.as_ref().and_then(FixationSource::file));
     for other in others {
-        let other_size = crate::decode::image_size(other)?;
+        let other_size = image_size_of(other)?;
         if other_size != image_size {
             return Err(DataError::SizeMismatch {
                 image: sample.image.clone(),
                 image_size,
-                other: other.clone(),
+                other: other.to_path_buf(),
                 other_size,
             });
         }
@@ -413,114 +654,6 @@ fn check_sizes(sample: &Sample) -> Result<(), DataError> {
     Ok(())
 }
 
-/// Maps stem (relative path without extension, suffixes stripped) to file, recursively.
-fn index_folder(
-    dir: &Path,
-    strip_suffixes: &[&str],
-) -> Result<BTreeMap<String, PathBuf>, DataError> {
-    let mut files = Vec::new();
-    collect_images(dir, &mut files)?;
-    let mut index: BTreeMap<String, PathBuf> = BTreeMap::new();
-    for path in files {
-        let relative = path.strip_prefix(dir).unwrap_or(&path).with_extension("");
-        let mut stem = relative
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/");
-        if let Some(suffix) = strip_suffixes.iter().find(|s| stem.ends_with(**s)) {
-            stem.truncate(stem.len() - suffix.len());
-        }
-        if let Some(first) = index.get(&stem) {
-            return Err(DataError::DuplicateStem {
-                stem,
-                first: first.clone(),
-                second: path,
-            });
-        }
-        index.insert(stem, path);
-    }
-    Ok(index)
-}
-
-fn collect_images(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), DataError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))?;
-    let mut paths: Vec<PathBuf> = entries
-        .map(|entry| entry.map(|e| e.path()).map_err(|e| DataError::io(dir, e)))
-        .collect::<Result<_, _>>()?;
-    paths.sort();
-    for path in paths {
-        let hidden = path
-            .file_name()
-            .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-        if hidden {
-            continue;
-        }
-        if path.is_dir() {
-            collect_images(&path, out)?;
-        } else if has_image_extension(&path) {
-            out.push(path);
-        }
-    }
-    Ok(())
-}
-
-fn has_image_extension(path: &Path) -> bool {
-    path.extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()))
-}
-
-/// Splits a flat dataset by the list file when given, else by a seeded random fraction.
-fn split_flat(
-    all: Vec<Sample>,
-    options: &DiscoverOptions,
-) -> Result<(Vec<Sample>, Vec<Sample>), DataError> {
-    let is_val: Vec<bool> = match &options.val_list {
-        Some(list) => {
-            let text = std::fs::read_to_string(list).map_err(|e| DataError::io(list, e))?;
-            let wanted: std::collections::HashSet<String> = text
-                .lines()
-                .map(|l| l.split('#').next().unwrap_or("").trim())
-                .filter(|l| !l.is_empty())
-                .map(|l| {
-                    Path::new(l)
-                        .with_extension("")
-                        .to_string_lossy()
-                        .replace('\\', "/")
-                })
-                .collect();
-            let known: std::collections::HashSet<&str> =
-                all.iter().map(|s| s.stem.as_str()).collect();
-            for stem in &wanted {
-                if !known.contains(stem.as_str()) {
-                    return Err(DataError::BadValList {
-                        path: list.clone(),
-                        reason: format!("stem '{stem}' is not among the dataset's images"),
-                    });
-                }
-            }
-            all.iter().map(|s| wanted.contains(&s.stem)).collect()
-        }
-        None => {
-            let n_val = (all.len() as f64 * options.val_fraction).round() as usize;
-            let mut order: Vec<usize> = (0..all.len()).collect();
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(options.split_seed);
-            order.shuffle(&mut rng);
-            let mut flags = vec![false; all.len()];
-            for &i in &order[..n_val] {
-                flags[i] = true;
-            }
-            flags
-        }
-    };
-    let (mut train, mut val) = (Vec::new(), Vec::new());
-    for (sample, to_val) in all.into_iter().zip(is_val) {
-        if to_val {
-            val.push(sample);
-        } else {
-            train.push(sample);
-        }
-    }
-    Ok((train, val))
+fn image_size_of(path: &Path) -> Result<(u32, u32), DataError> {
+    image_size(path)
 }

@@ -35,14 +35,19 @@
 //! ```
 
 pub mod augment;
+pub mod check;
 pub mod decode;
 pub mod error;
+pub mod ground_truth;
 pub mod layout;
 pub mod loader;
+pub mod mat;
 pub mod normalize;
 pub mod prepare;
+pub mod readers;
 pub mod resize;
 mod scratch;
+pub mod split;
 pub mod synth;
 pub mod warp;
 
@@ -52,12 +57,15 @@ pub use decode::{
     MapPixels, RgbImage,
 };
 pub use error::DataError;
-pub use layout::{
-    describe_skipped, Dataset, DiscoverOptions, LayoutKind, Sample, SkippedPair, Split,
+pub use ground_truth::{
+    fixation_density_map, load_fixation_pixels, load_fixation_points, load_ground_truth_map,
+    FixationPixels, FixationPoint, FixationSource, MapSigma, MapSource,
 };
+pub use layout::{describe_skipped, Dataset, DiscoverOptions, LayoutKind, Sample, SkippedPair};
 pub use loader::{Batch, EpochBatches, Loader, LoaderConfig};
 pub use normalize::Normalize;
 pub use prepare::{
     load_frame, load_source, load_source_with, prepare_image, write_chw, DecodeBuffers, Source,
 };
 pub use resize::{resize_f32, resize_map, resize_rgb8, resize_to_f32, resize_u8, View};
+pub use split::{Split, SplitRule};

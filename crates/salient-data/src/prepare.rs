@@ -2,10 +2,11 @@
 
 use crate::augment::Frame;
 use crate::decode::{
-    decode_colour_jpeg_into, decode_grey8_png_into, load_fixations, load_map, load_map_pixels,
-    load_rgb8, rgb8_from_bytes, MapPixels, RgbImage,
+    decode_colour_jpeg_into, decode_grey8_png_into, load_map_pixels, load_rgb8, rgb8_from_bytes,
+    MapPixels, RgbImage,
 };
 use crate::error::DataError;
+use crate::ground_truth::{fixation_pixels_on, MapSource};
 use crate::layout::Sample;
 use crate::normalize::Normalize;
 use crate::resize::resize_rgb8;
@@ -95,20 +96,19 @@ pub fn load_source_with(
             size
         }
     };
-    read_into(&sample.map, &mut buffers.file)?;
-    let mut grey = std::mem::take(&mut buffers.map);
-    let (map_w, map_h, map) = match decode_grey8_png_into(&sample.map, &buffers.file, &mut grey)? {
-        Some((w, h)) => (w, h, MapPixels::U8(grey)),
-        None => load_map_pixels(&sample.map)?,
+    let map = match &sample.map {
+        MapSource::File(path) => {
+            read_into(path, &mut buffers.file)?;
+            let mut grey = std::mem::take(&mut buffers.map);
+            let (map_w, map_h, map) = match decode_grey8_png_into(path, &buffers.file, &mut grey)? {
+                Some((w, h)) => (w, h, MapPixels::U8(grey)),
+                None => load_map_pixels(path)?,
+            };
+            check_size(sample, (width, height), path, (map_w, map_h))?;
+            map
+        }
+        MapSource::FromFixations { .. } => MapPixels::F32(sample.load_map()?.data),
     };
-    if (map_w, map_h) != (width, height) {
-        return Err(DataError::SizeMismatch {
-            image: sample.image.clone(),
-            image_size: (width as u32, height as u32),
-            other: sample.map.clone(),
-            other_size: (map_w as u32, map_h as u32),
-        });
-    }
     let fixations = if with_fixations {
         Some(load_points(sample, (width as u32, height as u32))?)
     } else {
@@ -132,26 +132,36 @@ fn read_into(path: &std::path::Path, buffer: &mut Vec<u8>) -> Result<(), DataErr
     Ok(())
 }
 
+/// A map or fixation file must have its image's size.
+fn check_size(
+    sample: &Sample,
+    (width, height): (usize, usize),
+    other: &std::path::Path,
+    (other_w, other_h): (usize, usize),
+) -> Result<(), DataError> {
+    if (other_w, other_h) != (width, height) {
+        return Err(DataError::SizeMismatch {
+            image: sample.image.clone(),
+            image_size: (width as u32, height as u32),
+            other: other.to_path_buf(),
+            other_size: (other_w as u32, other_h as u32),
+        });
+    }
+    Ok(())
+}
+
+/// The sample's fixated pixels as pixel-centre `(x, y)` points for the augmentation ops.
 fn load_points(sample: &Sample, (width, height): (u32, u32)) -> Result<Vec<(f32, f32)>, DataError> {
-    let path = sample
+    let source = sample
         .fixations
         .as_ref()
         .ok_or_else(|| DataError::MissingFixations {
             image: sample.image.clone(),
         })?;
-    let fix = load_fixations(path)?;
-    if (fix.width, fix.height) != (width as usize, height as usize) {
-        return Err(DataError::SizeMismatch {
-            image: sample.image.clone(),
-            image_size: (width, height),
-            other: path.clone(),
-            other_size: (fix.width as u32, fix.height as u32),
-        });
-    }
-    Ok(fix
-        .points()
+    let pixels = fixation_pixels_on(&sample.image, source, (width, height))?;
+    Ok(pixels
         .into_iter()
-        .map(|(y, x)| (x as f32, y as f32))
+        .map(|(x, y)| (x as f32, y as f32))
         .collect())
 }
 
@@ -160,14 +170,14 @@ fn load_points(sample: &Sample, (width, height): (u32, u32)) -> Result<Vec<(f32,
 pub fn load_frame(sample: &Sample, with_fixations: bool) -> Result<Frame, DataError> {
     let image = load_rgb8(&sample.image)?;
     let (width, height) = image.dimensions();
-    let map = load_map(&sample.map)?;
-    if (map.width, map.height) != (width as usize, height as usize) {
-        return Err(DataError::SizeMismatch {
-            image: sample.image.clone(),
-            image_size: (width, height),
-            other: sample.map.clone(),
-            other_size: (map.width as u32, map.height as u32),
-        });
+    let map = sample.load_map()?;
+    if let Some(path) = sample.map.file() {
+        check_size(
+            sample,
+            (width as usize, height as usize),
+            path,
+            (map.width, map.height),
+        )?;
     }
     let fixations = if with_fixations {
         Some(load_points(sample, (width, height))?)

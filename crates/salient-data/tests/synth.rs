@@ -31,13 +31,14 @@ fn writes_a_discoverable_salicon_dataset_deterministically() {
             std::fs::read(&sample.image).unwrap(),
             std::fs::read(b.path().join(relative)).unwrap()
         );
-        let map = load_map(&sample.map).unwrap();
+        let map = load_map(sample.map.file().unwrap()).unwrap();
         assert_eq!(
             map.data.iter().cloned().fold(0.0, f32::max),
             1.0,
             "maps peak at 255"
         );
-        let fix = load_fixations(sample.fixations.as_ref().unwrap()).unwrap();
+        let fix =
+            load_fixations(sample.fixations.as_ref().and_then(|f| f.file()).unwrap()).unwrap();
         let on_fix: f32 = fix
             .points()
             .iter()

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use salient_data::Normalize;
+use salient_data::{LayoutKind, MapSigma, Normalize};
 use salient_model::{FreezePolicy, Precision};
 use serde::{Deserialize, Serialize};
 
@@ -204,6 +204,15 @@ pub struct TrainConfig {
     pub log_every: u64,
     /// Fraction of images used for validation when the dataset has no validation split.
     pub val_fraction: f64,
+    /// Force the dataset layout instead of detecting it (seed, salicon, stimuli, mit1003,
+    /// cat2000, osie, csv).
+    pub layout: Option<LayoutKind>,
+    /// Folder of split list files `train.txt` / `val.txt` for unsplit layouts (default
+    /// `<data>/splits` when it exists).
+    pub split_dir: Option<PathBuf>,
+    /// Blur that builds maps from fixations where the dataset has none: pixels (`24`) or a
+    /// percentage of the larger side (`3%`); default per layout.
+    pub map_sigma: Option<MapSigma>,
     /// Decode/augment worker threads (0 = all cores).
     pub threads: usize,
 }
@@ -243,6 +252,9 @@ impl Default for TrainConfig {
             best_by: BestBy::Cc,
             log_every: 10,
             val_fraction: 0.1,
+            layout: None,
+            split_dir: None,
+            map_sigma: None,
             threads: 0,
         }
     }

@@ -116,6 +116,11 @@ pub struct Sources {
     pub val: Option<LoaderSource>,
     /// Pairs left out at discovery under `skip_bad` (the loaders record decode failures themselves).
     pub skipped: Vec<salient_data::SkippedPair>,
+    /// How the dataset was split: recorded in every checkpoint, so that evaluation holds out
+    /// the same images.
+    pub split_rule: salient_data::SplitRule,
+    /// What the readers left out (files that are not images, ...), for the run's log.
+    pub notes: Vec<String>,
 }
 
 impl Sources {
@@ -137,8 +142,11 @@ pub fn dataset_sources(cfg: &crate::TrainConfig) -> Result<Sources, TrainError> 
     use salient_data::{Dataset, DiscoverOptions, Loader, LoaderConfig, Pipeline, Sample, Split};
     let data_err = |e: salient_data::DataError| TrainError::Data(e.to_string());
     let options = DiscoverOptions {
+        layout: cfg.layout,
         val_fraction: cfg.val_fraction,
         split_seed: cfg.seed,
+        split_dir: cfg.split_dir.clone(),
+        map_sigma: cfg.map_sigma,
         skip_bad: cfg.skip_bad,
         ..DiscoverOptions::default()
     };
@@ -194,5 +202,7 @@ pub fn dataset_sources(cfg: &crate::TrainConfig) -> Result<Sources, TrainError> 
         train: LoaderSource { loader: train },
         val,
         skipped: dataset.skipped().to_vec(),
+        split_rule: dataset.rule().clone(),
+        notes: dataset.notes().to_vec(),
     })
 }

@@ -90,6 +90,26 @@ pub struct RunInputs<'a> {
     pub stop: Arc<AtomicBool>,
     /// Human-readable description of the starting weights, for the logs.
     pub weights_note: Option<String>,
+    /// More checkpoint metadata from the caller (e.g. [`META_SPLIT_RULE`]).
+    pub extra_meta: Vec<(String, String)>,
+}
+
+/// Metadata key: the dataset's split rule a model was trained with (JSON of
+/// [`salient_data::SplitRule`]); `salient eval --checkpoint` holds out the same images.
+pub const META_SPLIT_RULE: &str = "salient.split_rule";
+/// Metadata key: the dataset root a model was trained on.
+pub const META_DATA: &str = "salient.data";
+
+/// The metadata entries that record how a dataset was split for training.
+pub fn split_meta(data: &std::path::Path, rule: &salient_data::SplitRule) -> Vec<(String, String)> {
+    let root = data.canonicalize().unwrap_or_else(|_| data.to_path_buf());
+    vec![
+        (
+            META_SPLIT_RULE.to_string(),
+            serde_json::to_string(rule).expect("a split rule is plain data"),
+        ),
+        (META_DATA.to_string(), root.display().to_string()),
+    ]
 }
 
 /// Trains according to `cfg` in `run` (opened with `mode`).
@@ -206,7 +226,13 @@ pub fn train(
         net,
         schedule,
         log,
-        meta: checkpoint_meta(cfg),
+        meta: {
+            let mut meta = checkpoint_meta(cfg);
+            for (key, value) in &inputs.extra_meta {
+                meta.set(key.clone(), value.clone());
+            }
+            meta
+        },
         saved_any: mode == OpenMode::Resume,
     };
     let vars = looper.net.trainable_vars();

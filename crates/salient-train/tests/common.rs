@@ -62,6 +62,7 @@ pub fn run(
         device: Device::Cpu,
         stop,
         weights_note: None,
+        extra_meta: Vec::new(),
     };
     train(cfg, &run, mode, inputs, observer).unwrap()
 }

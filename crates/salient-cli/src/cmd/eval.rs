@@ -16,8 +16,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use salient_data::{load_rgb8, Dataset, DiscoverOptions, Sample, Split};
+use salient_data::{
+    load_rgb8, Dataset, DiscoverOptions, LayoutKind, MapSigma, Sample, Split, SplitRule,
+};
 use salient_metrics::{EvalOptions, IgBaseline, Metric, MetricSet, Report};
+use salient_model::CheckpointMeta;
 use salient_train::Predictor;
 
 use crate::model_args::ModelArgs;
@@ -29,6 +32,112 @@ use scoring::{load_all_fixations, Scorer};
 pub enum SplitArg {
     Train,
     Val,
+    /// A `test/` folder, or the images listed in `<split dir>/test.txt`.
+    Test,
+    /// Every image: how MIT1003 and CAT2000 are scored as benchmarks.
+    All,
+}
+
+impl From<SplitArg> for Split {
+    fn from(arg: SplitArg) -> Split {
+        match arg {
+            SplitArg::Train => Split::Train,
+            SplitArg::Val => Split::Val,
+            SplitArg::Test => Split::Test,
+            SplitArg::All => Split::All,
+        }
+    }
+}
+
+/// Which images form the split, for datasets without split folders (and the layout).
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct SplitOptions {
+    /// Force the dataset layout: seed, salicon, stimuli, mit1003, cat2000, osie, csv.
+    #[arg(long)]
+    pub layout: Option<LayoutKind>,
+    /// Folder of split list files `<split>.txt` (default `<data>/splits` when it exists).
+    #[arg(long, value_name = "DIR")]
+    pub split_dir: Option<PathBuf>,
+    /// Seed of the held-out draw when there are no list files (default: the checkpoint's
+    /// training seed, else 0).
+    #[arg(long)]
+    pub split_seed: Option<u64>,
+    /// Fraction held out for validation when there are no list files (default: the
+    /// checkpoint's, else 0.1).
+    #[arg(long)]
+    pub val_fraction: Option<f64>,
+    /// Blur that builds maps from fixations where the dataset has none: pixels (`24`) or a
+    /// percentage of the larger side (`3%`); default per layout.
+    #[arg(long, value_name = "SIGMA")]
+    pub map_sigma: Option<MapSigma>,
+}
+
+impl SplitOptions {
+    /// Discovery options for `split`: the rule a checkpoint was trained with when it was trained
+    /// on this dataset (so its training images are never scored by default), then these flags.
+    pub fn discover_options(
+        &self,
+        data: &Path,
+        split: Split,
+        checkpoint: Option<&Path>,
+        skip_bad: bool,
+    ) -> anyhow::Result<(DiscoverOptions, Option<String>)> {
+        let mut options = DiscoverOptions {
+            layout: self.layout,
+            skip_bad,
+            map_sigma: self.map_sigma,
+            ..DiscoverOptions::for_split(split)
+        };
+        let mut note = None;
+        if let Some(checkpoint) = checkpoint {
+            if let Some(rule) = trained_split_rule(checkpoint, data)? {
+                note = Some(format!(
+                    "the split rule the model was trained with ({rule})"
+                ));
+                options = options.with_rule(&rule);
+            }
+        }
+        if let Some(dir) = &self.split_dir {
+            options.split_dir = Some(dir.clone());
+            options.val_list = None;
+        }
+        if let Some(seed) = self.split_seed {
+            options.split_seed = seed;
+        }
+        if let Some(fraction) = self.val_fraction {
+            options.val_fraction = fraction;
+        }
+        if self.split_dir.is_some() || self.split_seed.is_some() || self.val_fraction.is_some() {
+            note = None;
+        }
+        Ok((options, note))
+    }
+}
+
+/// The split rule recorded in `checkpoint`, if it was trained on the dataset at `data`.
+fn trained_split_rule(checkpoint: &Path, data: &Path) -> anyhow::Result<Option<SplitRule>> {
+    let Ok(meta) = CheckpointMeta::from_file(checkpoint) else {
+        // Unreadable checkpoints are reported when the model is loaded.
+        return Ok(None);
+    };
+    let (Some(rule), Some(trained_on)) = (
+        meta.get(salient_train::trainer::META_SPLIT_RULE),
+        meta.get(salient_train::trainer::META_DATA),
+    ) else {
+        return Ok(None);
+    };
+    let here = data.canonicalize().unwrap_or_else(|_| data.to_path_buf());
+    if Path::new(trained_on) != here {
+        return Ok(None);
+    }
+    let rule: SplitRule = serde_json::from_str(rule).with_context(|| {
+        format!(
+            "{}: unreadable {} metadata",
+            checkpoint.display(),
+            salient_train::trainer::META_SPLIT_RULE
+        )
+    })?;
+    Ok(Some(rule))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -48,6 +157,8 @@ pub struct Args {
     /// Which split to score.
     #[arg(long, value_enum, default_value = "val")]
     pub split: SplitArg,
+    #[command(flatten)]
+    pub split_options: SplitOptions,
     /// A trained model (.safetensors) to run over the split; its maps are scored at each image's
     /// original resolution.
     #[arg(long)]
@@ -81,13 +192,16 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let dataset = Dataset::discover(&args.data, &DiscoverOptions::default())
+    let split = Split::from(args.split);
+    let (options, rule_note) = args.split_options.discover_options(
+        &args.data,
+        split,
+        args.checkpoint.as_deref(),
+        false,
+    )?;
+    let dataset = Dataset::discover(&args.data, &options)
         .with_context(|| format!("reading the dataset at {}", args.data.display()))?;
-    let split = match args.split {
-        SplitArg::Train => Split::Train,
-        SplitArg::Val => Split::Val,
-    };
-    let samples = dataset.split(split);
+    let samples = dataset.require(split)?;
     if samples.is_empty() {
         bail!(
             "the {} split of {} has no samples",
@@ -142,6 +256,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         dataset.layout(),
         source
     );
+    let rule = match (&rule_note, dataset.rule()) {
+        (_, SplitRule::Folders) => dataset.rule().to_string(),
+        (Some(note), _) => note.clone(),
+        (None, rule) => rule.to_string(),
+    };
+    println!(
+        "split rule: {rule}; {} of the {} images listed are in the {} split",
+        samples.len(),
+        dataset.images_listed(),
+        split.name()
+    );
+    for note in dataset.notes() {
+        println!("note: {note}");
+    }
     if !missing.is_empty() {
         println!(
             "{} samples had no prediction and were left out",

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use salient_data::{describe_skipped, Normalize};
+use salient_data::{describe_skipped, LayoutKind, MapSigma, Normalize};
 use salient_model::{FreezePolicy, Precision};
 use salient_train::device::{describe, DeviceSpec};
 use salient_train::source::{dataset_sources, BatchSource};
@@ -24,9 +24,24 @@ pub struct Args {
     /// TOML config file (every key is optional; see docs/train.md).
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Dataset root (seed, SALICON or MIT1003/CAT2000 layout).
+    /// Dataset root (any layout `salient data check` recognises).
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Force the dataset layout: seed, salicon, stimuli, mit1003, cat2000, osie, csv.
+    #[arg(long)]
+    pub layout: Option<LayoutKind>,
+    /// Folder of split list files train.txt / val.txt for unsplit layouts (default
+    /// <data>/splits when it exists).
+    #[arg(long, value_name = "DIR")]
+    pub split_dir: Option<PathBuf>,
+    /// Fraction held out for validation when an unsplit layout has no list files (drawn with
+    /// --seed; default 0.1).
+    #[arg(long)]
+    pub val_fraction: Option<f64>,
+    /// Blur that builds maps from fixations where the dataset has none: pixels (24) or a
+    /// percentage of the larger side (3%); default per layout.
+    #[arg(long, value_name = "SIGMA")]
+    pub map_sigma: Option<MapSigma>,
     /// Run directory (default: a new folder under runs/).
     #[arg(long, value_name = "RUN_DIR")]
     pub out: Option<PathBuf>,
@@ -128,6 +143,18 @@ impl Args {
         if let Some(v) = self.out.clone() {
             cfg.out = Some(v);
         }
+        if let Some(v) = self.val_fraction {
+            cfg.val_fraction = v;
+        }
+        if self.layout.is_some() {
+            cfg.layout = self.layout;
+        }
+        if self.split_dir.is_some() {
+            cfg.split_dir = self.split_dir.clone();
+        }
+        if self.map_sigma.is_some() {
+            cfg.map_sigma = self.map_sigma;
+        }
         if let Some(v) = self.max_steps {
             cfg.max_steps = Some(v);
         }
@@ -193,6 +220,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let sources = dataset_sources(&cfg)?;
     let run = RunDir::open(&out, mode)?;
     progress.line(&format!("run directory: {}", run.root.display()));
+    progress.line(&format!("split: {}", sources.split_rule));
+    for note in &sources.notes {
+        progress.line(&format!("note: {note}"));
+    }
 
     let stop = Arc::new(AtomicBool::new(false));
     install_ctrl_c(Arc::clone(&stop), &mut progress)?;
@@ -204,6 +235,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         device,
         stop,
         weights_note,
+        extra_meta: salient_train::trainer::split_meta(&cfg.data, &sources.split_rule),
     };
     let outcome = train(&cfg, &run, mode, inputs, &mut progress);
     progress.finish();

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use anyhow::{anyhow, Context};
 use rayon::prelude::*;
-use salient_data::{load_fixations, load_map, Sample};
+use salient_data::Sample;
 use salient_metrics::{
     EvalOptions, Evaluator, Fixation, Fixations, ImageEval, ImageScores, Map, MetricSet,
 };
@@ -29,14 +29,17 @@ pub fn load_all_fixations(samples: &[Sample]) -> anyhow::Result<Vec<Option<Fixat
     samples
         .par_iter()
         .map(|s| -> anyhow::Result<Option<FixationList>> {
-            let Some(path) = &s.fixations else {
+            let Some(pixels) = s.load_fixation_pixels()? else {
                 return Ok(None);
             };
-            let map = load_fixations(path)?;
             Ok(Some(FixationList {
-                width: map.width,
-                height: map.height,
-                points: map.points().into_iter().map(Fixation::from).collect(),
+                width: pixels.width as usize,
+                height: pixels.height as usize,
+                points: pixels
+                    .pixels
+                    .into_iter()
+                    .map(|(x, y)| Fixation::new(y, x))
+                    .collect(),
             }))
         })
         .collect()
@@ -114,7 +117,7 @@ impl<'a> Scorer<'a> {
         let sample = &self.samples[index];
         let predicted = prediction.into_map()?;
         let gt = if self.needs_maps {
-            Some(load_map(&sample.map)?)
+            Some(sample.load_map()?)
         } else {
             None
         };
@@ -132,10 +135,13 @@ impl<'a> Scorer<'a> {
             },
             fixations,
         };
-        let scores = self
-            .evaluator
-            .score(index, &image)
-            .with_context(|| format!("scoring {stem} (ground truth {})", sample.map.display()))?;
+        let scores =
+            self.evaluator
+                .score(index, &image)
+                .with_context(|| match sample.map.file() {
+                    Some(path) => format!("scoring {stem} (ground truth {})", path.display()),
+                    None => format!("scoring {stem} (map built from its fixations)"),
+                })?;
         Ok((index, scores))
     }
 }

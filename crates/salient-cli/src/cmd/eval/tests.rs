@@ -63,6 +63,7 @@ fn args(data: &Path, predictions: &Path, json: &Path) -> Args {
     Args {
         data: data.to_path_buf(),
         split: SplitArg::Val,
+        split_options: Default::default(),
         checkpoint: None,
         model: ModelArgs {
             size: None,
