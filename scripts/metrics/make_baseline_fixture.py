@@ -37,7 +37,7 @@ centre_bias.json (tests/centre_bias_reference.rs)
       sauc_baseline  AUC_per_image(nonfixations=<Fixations>) with the "per_axis" fixations mapped onto
                 the image as BaselineModel maps them (x_n * W, truncated)
       ig_<model>  information_gains of SaliencyMapNormalizingModel(prediction) against the model
-                (narrow, wide, default)
+                (narrow, wide, default, sparse)
       ig_in_split  the same against BaselineModel(the scored images and fixations, default bandwidth/eps)
       ig_uniform  the same against pysaliency's UniformModel
 
@@ -145,7 +145,10 @@ def baseline_sources():
     # so that it lies on both a 40x30 and a 30x40 grid (pysaliency raises for points beyond the grid).
     c = random_points(13, 20, 40, 30, span_x=30.0, span_y=30.0) + [[29.5, 29.5]]
     d = random_points(14, 20, 30, 40, span_x=30.0, span_y=30.0) + [[0.5, 29.9]]
+    # A few fixations in one corner: most pixels of a narrow model sit on its eps floor (~1e-25).
+    e = [[1.5, 2.5], [3.25, 1.75], [6.0, 6.0], [2.0, 7.5], [3.25, 1.75]]
     return {
+        "corner": {"images": [{"width": 40, "height": 30, "xy": e}]},
         "per_axis": {"images": [{"width": 40, "height": 30, "xy": a}, {"width": 25, "height": 50, "xy": b}]},
         "square": {"images": [{"width": 40, "height": 30, "xy": c}, {"width": 30, "height": 40, "xy": d}]},
     }
@@ -157,6 +160,9 @@ MODELS = [
     # σ = 8.75 and 17.5 px on 25x50: the kernel (radius 35 and 70) outgrows the grid, reflecting twice.
     ("wide", "per_axis", 0.35, 1e-20, False, [(40, 30), (25, 50)]),
     ("default", "per_axis", DEFAULT_BANDWIDTH, DEFAULT_EPS, False, [(40, 30)]),
+    # Scored fixations far from these get log-densities of ~-55: IG must compare log-densities
+    # exactly (adding Bylinskii's 2.2e-16 to the baseline would cap them at log(2.2e-16) = -36).
+    ("sparse", "corner", 0.02, 1e-20, False, [(40, 30)]),
     ("round", "square", 0.08, 1e-4, True, [(40, 30), (30, 40)]),
 ]
 
@@ -206,7 +212,7 @@ def centre_bias_fixture():
     put("sauc", model.AUC_per_image(stim, fix, nonfixations="shuffled"))
     normalizing = SaliencyMapNormalizingModel(model)
     put("ig_uniform", per_image_mean(normalizing.information_gains(stim, fix), fix.n, n))
-    for name in ("narrow", "wide", "default"):
+    for name in ("narrow", "wide", "default", "sparse"):
         base = built[name]
         put("ig_" + name, per_image_mean(normalizing.information_gains(stim, fix, baseline_model=base), fix.n, n))
     # The default IG baseline of the Rust evaluator: the scored images' own centre bias.

@@ -244,7 +244,7 @@ fn fixation_metrics_equal_pysaliency_on_repeated_and_fractional_fixations() {
             "auc_judd",
             auc_judd(image.prediction(), image.fixations()).unwrap(),
         );
-        for name in ["narrow", "wide", "default"] {
+        for name in ["narrow", "wide", "default", "sparse"] {
             let ig = information_gain_over_centre_bias(
                 image.prediction(),
                 image.fixations(),
@@ -274,6 +274,7 @@ fn fixation_metrics_equal_pysaliency_on_repeated_and_fractional_fixations() {
     };
     for (baseline, key) in [
         (IgBaseline::Model(model("narrow")), "ig_narrow"),
+        (IgBaseline::Model(model("sparse")), "ig_sparse"),
         (IgBaseline::CentreBias, "ig_in_split"),
         (IgBaseline::Uniform, "ig_uniform"),
     ] {
