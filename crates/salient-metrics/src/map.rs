@@ -179,3 +179,28 @@ pub fn fixations_from_binary_map(map: &[f32], width: usize) -> Vec<Fixation> {
         .map(|(i, _)| Fixation::new((i / width) as u32, (i % width) as u32))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coordinates_must_floor_to_their_pixels() {
+        let pixels = [Fixation::new(2, 3), Fixation::new(0, 0)];
+        let ok = [[3.999, 2.0], [0.0, 0.999]];
+        let f = Fixations::with_coordinates(&pixels, &ok, 5, 4).unwrap();
+        assert_eq!(f.coordinates(), Some(&ok[..]));
+        let off_by_one = [[4.0, 2.0], [0.0, 0.5]];
+        let nan = [[3.5, 2.5], [f64::NAN, 0.0]];
+        for (bad, index) in [(&off_by_one, 0), (&nan, 1)] {
+            match Fixations::with_coordinates(&pixels, bad, 5, 4) {
+                Err(MetricError::Coordinates { index: i, .. }) => assert_eq!(i, index),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(
+            Fixations::with_coordinates(&pixels, &ok[..1], 5, 4),
+            Err(MetricError::Coordinates { .. })
+        ));
+    }
+}
