@@ -291,6 +291,39 @@ mod tests {
         assert!(fit.best.bits > 0.5, "{:?}", fit.best);
         assert_eq!(fit.model.len(), 12 * 40);
         assert!((fit.model.uniform_share() - fit.best.uniform_share).abs() < 1e-12);
+
+        // Every score is the held-out information gain of the very model the parameters make:
+        // rebuild it per fold (image i held out in fold i mod 4) and score its log-density.
+        for point in &fit.grid {
+            let mut total = 0.0;
+            for fold in 0..4 {
+                let train: Vec<ImageFixations<'_>> = views
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % 4 != fold)
+                    .map(|(_, v)| *v)
+                    .collect();
+                let count: usize = train.iter().map(|v| v.xy.len()).sum();
+                let params = CentreBiasParams {
+                    bandwidth: point.bandwidth,
+                    eps: eps_for_uniform_share(point.uniform_share, count),
+                    keep_aspect: false,
+                };
+                let model = CentreBiasModel::from_images(&train, params, "fold").unwrap();
+                let log_density = model.log_density(40, 30).unwrap();
+                for held_out in views.iter().skip(fold).step_by(4) {
+                    total += held_out
+                        .pixel_indices()
+                        .map(|i| (log_density[i] + 1200f64.ln()) / std::f64::consts::LN_2)
+                        .sum::<f64>();
+                }
+            }
+            let bits = total / (12.0 * 40.0);
+            assert!(
+                (bits - point.bits).abs() < 1e-9,
+                "{point:?}: rebuilt models score {bits}"
+            );
+        }
     }
 
     #[test]
