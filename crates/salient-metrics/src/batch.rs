@@ -1,11 +1,15 @@
-//! Many images at once: dataset-level context (shuffled-AUC negatives, centre bias), one image's
+//! Many images at once: dataset-level context (shuffled-AUC negatives, the IG baseline), one image's
 //! scores, and the report (mean ± std per metric, per-image values). Images are scored in
 //! parallel with rayon; the result does not depend on the number of threads.
+
+use std::f64::consts::LN_2;
+use std::sync::Arc;
 
 use rayon::prelude::*;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use crate::auc::{borji, judd, shuffled};
+use crate::centre_bias::{CentreBiasModel, CentreBiasParams};
 use crate::distribution;
 use crate::error::MetricError;
 use crate::grid::Grid;
@@ -13,7 +17,7 @@ use crate::ig;
 use crate::map::{Fixations, Map};
 use crate::metric::{Metric, MetricSet};
 use crate::nss;
-use crate::pool::{CentreBias, FixationPool};
+use crate::pool::FixationPool;
 
 /// One image to score: its name (e.g. the file stem), the prediction, and whatever ground truth
 /// exists. Metrics that need a missing input fail with [`MetricError::MissingInput`].
@@ -28,17 +32,61 @@ pub struct ImageEval<'a> {
 }
 
 /// The baseline IG is measured against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Default)]
 pub enum IgBaseline {
-    /// The dataset's centre bias (see [`CentreBias`]).
+    /// pysaliency's centre-bias model (`BaselineModel`, default [`CentreBiasParams`]) built from
+    /// the scored split's own fixations, the scored image's included: what pysaliency gives when
+    /// handed the same split. Kept as the default so that IG has a centre bias when no other
+    /// fixations are at hand (a dataset with one split); over thousands of images the scored
+    /// image's own share is negligible, on a handful it makes IG conservative. Prefer
+    /// [`IgBaseline::Model`] built from another split (the benchmark's practice).
     #[default]
     CentreBias,
     /// The uniform distribution over pixels.
     Uniform,
+    /// A given centre-bias model (e.g. fitted on the other split, or loaded from a file): IG is
+    /// measured against its exact log-density on each image's grid.
+    Model(Arc<CentreBiasModel>),
+}
+
+impl PartialEq for IgBaseline {
+    /// Models compare by identity (the same `Arc`).
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::CentreBias, Self::CentreBias) | (Self::Uniform, Self::Uniform) => true,
+            (Self::Model(a), Self::Model(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+}
+
+/// Where the shuffled AUC takes its negatives from.
+#[derive(Debug, Clone, Default)]
+pub enum SaucNegatives {
+    /// Every fixation of the scored split's other images, rescaled to the image's size
+    /// (`x·W/W_other`, truncated), as pysaliency's `AUC(nonfixations='shuffled')`.
+    #[default]
+    OtherImages,
+    /// The fixations of a centre-bias model (e.g. the IG baseline, built from another split),
+    /// mapped onto the image's grid as the model maps them (`⌊x_n·W⌋`, its
+    /// [`CentreBiasModel::fixation_counts`]); the scored image's own fixations are not removed.
+    /// pysaliency's `AUC(nonfixations=<Fixations>)` fed those points.
+    BaselineFixations(Arc<CentreBiasModel>),
+}
+
+impl PartialEq for SaucNegatives {
+    /// Models compare by identity (the same `Arc`).
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::OtherImages, Self::OtherImages) => true,
+            (Self::BaselineFixations(a), Self::BaselineFixations(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 /// Choices that are not part of a metric's definition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct EvalOptions {
     /// AUC-Borji's random negatives: image `i` draws from a ChaCha8 generator seeded with
     /// `splitmix64(borji_seed ^ i)`, so scores do not depend on thread scheduling.
@@ -68,8 +116,11 @@ fn splitmix64(mut z: u64) -> u64 {
 pub struct Evaluator {
     metrics: MetricSet,
     options: EvalOptions,
+    /// The split's fixations per pixel, when sAUC takes its negatives from the other images.
     pool: Option<FixationPool>,
-    centre_bias: Option<CentreBias>,
+    sauc_negatives: SaucNegatives,
+    /// The IG baseline when it is a centre-bias model (given, or built from the split).
+    ig_model: Option<Arc<CentreBiasModel>>,
 }
 
 /// One image's scores, in the order of the evaluator's [`MetricSet`]; `None` where the metric is
@@ -82,28 +133,51 @@ pub struct ImageScores {
 
 impl Evaluator {
     /// `dataset_fixations`: the fixations of every image of the dataset (split), which the
-    /// shuffled AUC takes its negatives from and the centre bias is built from; every image later
-    /// scored must be among them (sAUC removes the image's own fixations from the pool). Only what
-    /// the chosen metrics need is built.
+    /// shuffled AUC takes its negatives from and the default centre bias is built from; every
+    /// image later scored must be among them (sAUC removes the image's own fixations from the
+    /// pool). Only what the chosen metrics need is built.
     pub fn new(
         metrics: MetricSet,
         options: EvalOptions,
         dataset_fixations: &[Fixations<'_>],
     ) -> Self {
-        let needs_ig_bias =
-            metrics.contains(Metric::Ig) && options.ig_baseline == IgBaseline::CentreBias;
-        let pool = (metrics.contains(Metric::Sauc) || needs_ig_bias)
+        Self::with_sauc_negatives(
+            metrics,
+            options,
+            dataset_fixations,
+            SaucNegatives::OtherImages,
+        )
+    }
+
+    /// As [`Evaluator::new`], with the shuffled AUC's negatives chosen by `sauc_negatives`.
+    pub fn with_sauc_negatives(
+        metrics: MetricSet,
+        options: EvalOptions,
+        dataset_fixations: &[Fixations<'_>],
+        sauc_negatives: SaucNegatives,
+    ) -> Self {
+        let pool = (metrics.contains(Metric::Sauc) && sauc_negatives == SaucNegatives::OtherImages)
             .then(|| FixationPool::new(dataset_fixations));
-        let centre_bias = if needs_ig_bias {
-            pool.as_ref().map(CentreBias::new)
-        } else {
-            None
+        let ig_model = match &options.ig_baseline {
+            _ if !metrics.contains(Metric::Ig) => None,
+            IgBaseline::Uniform => None,
+            IgBaseline::Model(model) => Some(Arc::clone(model)),
+            // No fixations at all: nothing to build from; IG falls back to the uniform baseline
+            // (and is undefined anyway, every image lacking fixations).
+            IgBaseline::CentreBias => CentreBiasModel::from_fixation_grids(
+                dataset_fixations,
+                CentreBiasParams::default(),
+                "the scored split",
+            )
+            .ok()
+            .map(Arc::new),
         };
         Self {
             metrics,
             options,
             pool,
-            centre_bias,
+            sauc_negatives,
+            ig_model,
         }
     }
 
@@ -189,27 +263,38 @@ impl Evaluator {
                 let seed = splitmix64(self.options.borji_seed ^ index as u64);
                 borji::auc_borji_seeded(pred, fix, seed)
             }
-            Metric::Sauc => {
-                let counts = self
-                    .pool
-                    .as_ref()
-                    .and_then(|p| p.counts(fix.width(), fix.height()))
-                    .ok_or(MetricError::NoNegatives(Metric::Sauc))?;
-                shuffled::shuffled_auc_pooled(pred, fix, counts)
-            }
-            Metric::Ig => {
-                let bias = self
-                    .centre_bias
-                    .as_ref()
-                    .and_then(|c| c.density(fix.width(), fix.height()));
-                Ok(match bias {
-                    Some(b) => ig::information_gain(pred, fix, &|i| b[i]),
-                    None => {
-                        let uniform = 1.0 / pred.len() as f64;
-                        ig::information_gain(pred, fix, &|_| uniform)
-                    }
-                })
-            }
+            Metric::Sauc => match &self.sauc_negatives {
+                SaucNegatives::OtherImages => {
+                    let counts = self
+                        .pool
+                        .as_ref()
+                        .and_then(|p| p.counts(fix.width(), fix.height()))
+                        .ok_or(MetricError::NoNegatives(Metric::Sauc))?;
+                    shuffled::shuffled_auc_pooled(pred, fix, counts)
+                }
+                SaucNegatives::BaselineFixations(model) => {
+                    let counts = model
+                        .fixation_counts(fix.width(), fix.height())
+                        .expect("fixation grids are never empty");
+                    shuffled::shuffled_auc_weighted(
+                        pred,
+                        fix,
+                        counts.iter().enumerate().map(|(i, &c)| (i, c as u64)),
+                    )
+                }
+            },
+            Metric::Ig => Ok(match &self.ig_model {
+                Some(model) => {
+                    let log_density = model
+                        .log_density(fix.width(), fix.height())
+                        .expect("fixation grids are never empty");
+                    ig::information_gain(pred, fix, &|i| log_density[i] / LN_2)
+                }
+                None => {
+                    let uniform = ig::map_baseline_log2(1.0 / pred.len() as f64);
+                    ig::information_gain(pred, fix, &|_| uniform)
+                }
+            }),
             Metric::Cc | Metric::Kld | Metric::Sim => unreachable!("map metrics handled by score"),
         }
     }
@@ -351,7 +436,7 @@ pub fn evaluate(
     options: &EvalOptions,
 ) -> Result<Report, EvalError> {
     let fixations: Vec<Fixations<'_>> = images.iter().filter_map(|i| i.fixations).collect();
-    let evaluator = Evaluator::new(metrics.clone(), *options, &fixations);
+    let evaluator = Evaluator::new(metrics.clone(), options.clone(), &fixations);
     let per_image = images
         .par_iter()
         .enumerate()

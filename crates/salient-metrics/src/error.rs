@@ -30,6 +30,14 @@ pub enum MetricError {
         width: usize,
         height: usize,
     },
+    /// A fixation's exact coordinates do not match its pixel (see `Fixations::with_coordinates`).
+    #[error("fixation {index} at (x={x}, y={y}): {reason}")]
+    Coordinates {
+        index: usize,
+        x: f64,
+        y: f64,
+        reason: &'static str,
+    },
     /// A fixation-based metric was asked for an image without fixations: it is undefined there.
     #[error("the image has no fixations: {0} is undefined")]
     NoFixations(Metric),

@@ -44,9 +44,11 @@
 
 mod auc;
 mod batch;
+mod centre_bias;
 mod density;
 mod distribution;
 mod error;
+mod gaussian;
 mod grid;
 mod ig;
 mod map;
@@ -59,15 +61,20 @@ mod single;
 pub use auc::borji::{BORJI_SPLITS, BORJI_STEP};
 pub use batch::{
     evaluate, EvalError, EvalOptions, Evaluator, IgBaseline, ImageEval, ImageScores, Report,
-    Summary,
+    SaucNegatives, Summary,
+};
+pub use centre_bias::{
+    eps_for_uniform_share, uniform_share, CentreBiasError, CentreBiasFit, CentreBiasModel,
+    CentreBiasParams, FitOptions, FitPoint, ImageFixations, DEFAULT_BANDWIDTH, DEFAULT_EPS,
 };
 pub use distribution::KLD_EPS;
 pub use error::MetricError;
+pub use gaussian::{gaussian_filter, GAUSSIAN_TRUNCATE};
 pub use map::{fixations_from_binary_map, Fixation, Fixations, Map};
 pub use metric::{Metric, MetricSet};
-pub use pool::{CentreBias, FixationPool, CENTRE_BIAS_SIGMA_FRACTION};
+pub use pool::FixationPool;
 pub use resize::resize_bilinear;
 pub use single::{
-    auc_borji, auc_borji_with_negatives, auc_judd, cc, information_gain, kld, nss, shuffled_auc,
-    sim,
+    auc_borji, auc_borji_with_negatives, auc_judd, cc, information_gain,
+    information_gain_over_centre_bias, kld, nss, shuffled_auc, sim,
 };

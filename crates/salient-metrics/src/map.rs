@@ -65,10 +65,13 @@ impl From<(u32, u32)> for Fixation {
 
 /// The fixations of one image together with the size of the grid they live on (the ground-truth
 /// size the prediction is resized to). Duplicates count as separate fixations, as in pysaliency;
-/// a list made from a binary fixation map has none.
+/// a list made from a binary fixation map has none. Optionally the fixations' exact coordinates
+/// come along ([`Fixations::with_coordinates`]): the shuffled AUC rescales those, not the pixels,
+/// to other images' sizes, and the in-split centre bias normalises those, as pysaliency does.
 #[derive(Debug, Clone, Copy)]
 pub struct Fixations<'a> {
     points: &'a [Fixation],
+    coordinates: Option<&'a [[f64; 2]]>,
     width: usize,
     height: usize,
 }
@@ -98,13 +101,57 @@ impl<'a> Fixations<'a> {
         }
         Ok(Self {
             points,
+            coordinates: None,
             width,
             height,
         })
     }
 
+    /// Fixations with their exact coordinates: `xy[i]` = `[x, y]` of fixation `i` in 0-based
+    /// pixel coordinates of the grid, fractional allowed, and `points[i]` its pixel
+    /// `(⌊x⌋, ⌊y⌋)` (pysaliency's `x_int`, `y_int`). Checks as [`Fixations::new`], and that the
+    /// two lists have the same length and agree (a NaN coordinate never does).
+    pub fn with_coordinates(
+        points: &'a [Fixation],
+        xy: &'a [[f64; 2]],
+        width: usize,
+        height: usize,
+    ) -> Result<Self, MetricError> {
+        let fixations = Self::new(points, width, height)?;
+        if xy.len() != points.len() {
+            return Err(MetricError::Coordinates {
+                index: xy.len().min(points.len()),
+                x: f64::NAN,
+                y: f64::NAN,
+                reason: "the coordinate and pixel lists differ in length",
+            });
+        }
+        let floor_is = |v: f64, p: u32| v.is_finite() && v >= 0.0 && v.floor() == p as f64;
+        if let Some(index) = points
+            .iter()
+            .zip(xy)
+            .position(|(p, &[x, y])| !(floor_is(x, p.x) && floor_is(y, p.y)))
+        {
+            return Err(MetricError::Coordinates {
+                index,
+                x: xy[index][0],
+                y: xy[index][1],
+                reason: "its pixel is not (floor(x), floor(y))",
+            });
+        }
+        Ok(Self {
+            coordinates: Some(xy),
+            ..fixations
+        })
+    }
+
     pub fn points(&self) -> &'a [Fixation] {
         self.points
+    }
+
+    /// The exact coordinates `[x, y]`, if given.
+    pub fn coordinates(&self) -> Option<&'a [[f64; 2]]> {
+        self.coordinates
     }
 
     pub fn width(&self) -> usize {
@@ -131,4 +178,29 @@ pub fn fixations_from_binary_map(map: &[f32], width: usize) -> Vec<Fixation> {
         .filter(|(_, &v)| v > 0.0)
         .map(|(i, _)| Fixation::new((i / width) as u32, (i % width) as u32))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn coordinates_must_floor_to_their_pixels() {
+        let pixels = [Fixation::new(2, 3), Fixation::new(0, 0)];
+        let ok = [[3.999, 2.0], [0.0, 0.999]];
+        let f = Fixations::with_coordinates(&pixels, &ok, 5, 4).unwrap();
+        assert_eq!(f.coordinates(), Some(&ok[..]));
+        let off_by_one = [[4.0, 2.0], [0.0, 0.5]];
+        let nan = [[3.5, 2.5], [f64::NAN, 0.0]];
+        for (bad, index) in [(&off_by_one, 0), (&nan, 1)] {
+            match Fixations::with_coordinates(&pixels, bad, 5, 4) {
+                Err(MetricError::Coordinates { index: i, .. }) => assert_eq!(i, index),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(
+            Fixations::with_coordinates(&pixels, &ok[..1], 5, 4),
+            Err(MetricError::Coordinates { .. })
+        ));
+    }
 }

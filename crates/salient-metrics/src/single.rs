@@ -2,7 +2,10 @@
 //! The prediction is read as `f64`, rejected if it holds NaN/inf, and resized bilinearly to the
 //! ground truth's size when the sizes differ (see `resize`).
 
+use std::f64::consts::LN_2;
+
 use crate::auc::{borji, judd, shuffled};
+use crate::centre_bias::CentreBiasModel;
 use crate::density::Density;
 use crate::distribution;
 use crate::error::MetricError;
@@ -116,13 +119,35 @@ pub fn information_gain(
     let p = pred_on(pred, &fixations, Metric::Ig)?;
     Ok(match baseline {
         None => {
-            let uniform = 1.0 / p.len() as f64;
+            let uniform = ig::map_baseline_log2(1.0 / p.len() as f64);
             ig::information_gain(&p, &fixations, &|_| uniform)
         }
         Some(b) => {
             let b = Grid::read(b, "baseline", fixations.width(), fixations.height())?;
             let density = Density::of(&b);
-            ig::information_gain(&p, &fixations, &|i| density.at(b.values[i]))
+            ig::information_gain(&p, &fixations, &|i| {
+                ig::map_baseline_log2(density.at(b.values[i]))
+            })
         }
     })
+}
+
+/// Information gain in bits per fixation over a centre-bias model: mean of
+/// `log2(ε + P(f)) − log B(f) / ln 2`, with `P` the sum-normalised prediction (ε = 2.2204e-16, as
+/// in [`information_gain`]) and `log B` the model's exact log-density on the fixations' grid
+/// ([`CentreBiasModel::log_density`], no ε: its floor may lie far below ε). Reference: pysaliency
+/// `information_gains(..., baseline_model=BaselineModel(...))` of a
+/// `SaliencyMapNormalizingModel`; Kümmerer, Wallis, Bethge, PNAS 2015.
+pub fn information_gain_over_centre_bias(
+    pred: Map<'_>,
+    fixations: Fixations<'_>,
+    baseline: &CentreBiasModel,
+) -> Result<f64, MetricError> {
+    let p = pred_on(pred, &fixations, Metric::Ig)?;
+    let log_density = baseline
+        .log_density(fixations.width(), fixations.height())
+        .expect("fixation grids are never empty");
+    Ok(ig::information_gain(&p, &fixations, &|i| {
+        log_density[i] / LN_2
+    }))
 }
