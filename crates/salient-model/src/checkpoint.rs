@@ -184,22 +184,13 @@ impl WeightsFile {
     }
 }
 
-/// Writes `tensors` and `meta` to `path` atomically: a temporary file in the same directory, flushed,
-/// then renamed over the target, so a crash never leaves a half-written checkpoint.
+/// Writes `tensors` and `meta` to `path` atomically (see [`crate::atomic`]), so a crash never
+/// leaves a half-written checkpoint.
 pub(crate) fn write_atomic(
     path: &Path,
     tensors: &[(String, Tensor)],
     meta: &CheckpointMeta,
 ) -> Result<(), ModelError> {
-    let io_err = |p: &Path| {
-        let p = p.to_path_buf();
-        move |source| ModelError::Io { path: p, source }
-    };
-    let file_name = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("checkpoint");
-    let tmp = path.with_file_name(format!(".{file_name}.tmp-{}", std::process::id()));
     let cpu: Vec<(String, Tensor)> = tensors
         .iter()
         .map(|(n, t)| Ok((n.clone(), t.to_device(&Device::Cpu)?.contiguous()?)))
@@ -208,13 +199,12 @@ pub(crate) fn write_atomic(
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    safetensors::serialize_to_file(cpu.iter().map(|(n, t)| (n.as_str(), t)), Some(info), &tmp)
-        .map_err(|e| ModelError::Format {
-            path: tmp.clone(),
-            message: e.to_string(),
-        })?;
-    std::fs::File::open(&tmp)
-        .and_then(|f| f.sync_all())
-        .map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err(path))
+    crate::atomic::write_atomic_with(path, |tmp| {
+        safetensors::serialize_to_file(cpu.iter().map(|(n, t)| (n.as_str(), t)), Some(info), tmp)
+            .map_err(std::io::Error::other)
+    })
+    .map_err(|source| ModelError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
 }

@@ -16,8 +16,9 @@
 //! # Ok::<(), salient_model::ModelError>(())
 //! ```
 //!
-//! Modules, one job each: [`alloc`] (allocator settings for candle's CPU buffers), [`spec`] (every tensor's name and shape), `init` (PyTorch's initial
-//! values), `store` (tensor storage and freeze roles), `batch_norm`, `conv`, `bottleneck`,
+//! Modules, one job each: [`alloc`] (allocator settings for candle's CPU buffers), [`atomic`]
+//! (atomic file writes, used by every crate that replaces files), [`spec`] (every tensor's name
+//! and shape), `init` (PyTorch's initial values), `store` (tensor storage and freeze roles), `batch_norm`, `conv`, `bottleneck`,
 //! `backbone`, `decoder`, `net` ([`SaliencyNet`]), `precision` ([`Precision`]), `checkpoint`
 //! (safetensors I/O, [`CheckpointMeta`]), [`freeze`], [`kernels`].
 //!
@@ -28,6 +29,7 @@
 //! running statistics, even in train mode (the seed's frozen BatchNorm kept updating them).
 
 pub mod alloc;
+pub mod atomic;
 mod backbone;
 mod batch_norm;
 mod bottleneck;

@@ -9,8 +9,8 @@
 //! - [`trainer`]: the loop ([`trainer::train`]): fresh gradients every step, validation every epoch
 //!   ([`validate`], metrics from salient-metrics via [`scores`]), `best`/`last`/`epoch-N`
 //!   checkpoints, Ctrl-C and NaN handling, exact resume;
-//! - [`rundir`]: the run directory layout and its overwrite rules; [`atomic`]: temp-file + rename
-//!   writes; [`metrics_log`]: `metrics.jsonl`; [`plot`]: `loss.png` / `metrics.png`;
+//! - [`rundir`]: the run directory layout and its overwrite rules (every file written atomically
+//!   by `salient_model::atomic`); [`metrics_log`]: `metrics.jsonl`; [`plot`]: `loss.png` / `metrics.png`;
 //!   [`state`]: the train-state file (optimiser moments, position) beside `last`;
 //! - [`source`]: what the loop needs from a dataset, and its adapter over salient-data's loader;
 //! - [`inference`]: [`inference::Predictor`], maps at the original image size from a checkpoint;
@@ -18,7 +18,6 @@
 //! - [`device`]: `cpu` / `cuda[:N]` / `auto`; [`TrainConfig::precision`] and
 //!   [`inference::Overrides::precision`] choose the convolutions' dtype (`salient_model::Precision`).
 
-pub mod atomic;
 pub mod clip;
 pub mod config;
 pub mod device;

@@ -5,9 +5,9 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use salient_model::atomic::write_atomic;
 use serde::{Deserialize, Serialize};
 
-use crate::atomic::write_atomic;
 use crate::error::TrainError;
 
 /// One line of `metrics.jsonl`. Epochs are numbered from 1; `step` counts optimiser steps done.
@@ -96,7 +96,7 @@ impl MetricsLog {
             .filter(|r| r.step() <= step)
             .map(|r| serde_json::to_string(&r).expect("records serialise") + "\n")
             .collect();
-        write_atomic(&self.path, kept.as_bytes())
+        write_atomic(&self.path, kept.as_bytes()).map_err(|e| TrainError::io(&self.path, e))
     }
 }
 

@@ -5,7 +5,7 @@
 //! Liberation, Noto, ...); without one, the plots are drawn without text (axes, grid and coloured
 //! series only) rather than failing: `metrics.jsonl` holds the numbers either way.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::OnceLock;
 
 use plotters::prelude::*;
@@ -114,24 +114,16 @@ pub fn draw_plots(
     draw_chart(metrics_png, "validation metrics vs epoch", &series)
 }
 
-/// `loss.png` → `loss.tmp<pid>.png`: the encoder picks the format from the extension.
-fn temp_png(path: &Path) -> PathBuf {
-    let stem = path.file_stem().unwrap_or_default().to_string_lossy();
-    path.with_file_name(format!(".{stem}.tmp{}.png", std::process::id()))
-}
-
+/// Draws the chart into a temporary PNG beside `path` and renames it over `path` (see
+/// `salient_model::atomic`): a reader never sees half a plot.
 fn draw_chart(path: &Path, title: &str, series: &[Series]) -> Result<(), TrainError> {
-    let tmp = temp_png(path);
-    let result = render(&tmp, title, series)
-        .map_err(|msg| TrainError::Plot {
-            path: path.to_path_buf(),
-            msg,
-        })
-        .and_then(|()| std::fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e)));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+    salient_model::atomic::write_atomic_with(path, |tmp| {
+        render(tmp, title, series).map_err(std::io::Error::other)
+    })
+    .map_err(|e| TrainError::Plot {
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    })
 }
 
 fn render(path: &Path, title: &str, series: &[Series]) -> Result<(), String> {

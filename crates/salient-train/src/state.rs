@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{Device, Tensor};
+use salient_model::atomic::write_atomic_with;
 use serde::{Deserialize, Serialize};
 
-use crate::atomic::write_atomic_with;
 use crate::error::TrainError;
 
 /// Metadata key holding [`Position`] as JSON.
@@ -82,6 +82,7 @@ pub fn save_state(
         )
         .map_err(std::io::Error::other)
     })
+    .map_err(|e| TrainError::io(path, e))
 }
 
 /// Reads a state file written by [`save_state`]; the tensors land on `device`.

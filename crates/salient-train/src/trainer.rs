@@ -170,7 +170,8 @@ pub fn train(
         let optimizer = new_optimizer(cfg, &net)?;
         (net, optimizer, Position::start(cfg.seed))
     };
-    crate::atomic::write_atomic(&run.config(), cfg.to_toml().as_bytes())?;
+    salient_model::atomic::write_atomic(&run.config(), cfg.to_toml().as_bytes())
+        .map_err(|e| TrainError::io(&run.config(), e))?;
     let log = MetricsLog::new(&run.metrics());
     if mode == OpenMode::Resume {
         log.truncate_after(position.step)?;

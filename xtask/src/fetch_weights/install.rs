@@ -1,12 +1,14 @@
 //! Installing verified bytes: each file is written in full to a temporary file in the destination
-//! folder, flushed to disk, then renamed over the destination, so readers see the old file or the
-//! new one, never a part; on any failure the temporary files are removed.
+//! folder, flushed to disk, then renamed over the destination (`salient_model::atomic`), so
+//! readers see the old file or the new one, never a part; on any failure the temporary files are
+//! removed.
 
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use salient_model::atomic::{commit, temp_beside};
+use tempfile::NamedTempFile;
 
 use super::manifest::{manifest_path, WeightsManifest};
 
@@ -20,65 +22,26 @@ pub fn install(out: &Path, bytes: &[u8], manifest: &WeightsManifest) -> anyhow::
     let json = serde_json::to_vec_pretty(manifest).context("serialising the manifest")?;
     let meta_path = manifest_path(out);
     // Both temporaries are complete before either rename, so a failure while writing leaves the
-    // old pair untouched.
-    let weights = StagedFile::write(out, bytes)?;
-    let meta = StagedFile::write(&meta_path, &json)?;
-    weights.commit()?;
-    if let Err(err) = meta.commit() {
+    // old pair untouched (an uncommitted temporary is removed when dropped).
+    let weights = staged(out, bytes)?;
+    let meta = staged(&meta_path, &json)?;
+    commit(weights, out).with_context(|| format!("writing {}", out.display()))?;
+    if let Err(err) = commit(meta, &meta_path) {
         // The weights are new now: an old manifest would describe the wrong file.
         let _ = std::fs::remove_file(&meta_path);
-        return Err(err);
+        return Err(err).with_context(|| format!("writing {}", meta_path.display()));
     }
     Ok(())
 }
 
-/// A fully written temporary file waiting to be renamed onto its destination; removed on drop
-/// unless committed.
-struct StagedFile {
-    temp: PathBuf,
-    dest: PathBuf,
-    committed: bool,
-}
-
-impl StagedFile {
-    fn write(dest: &Path, bytes: &[u8]) -> anyhow::Result<Self> {
-        let name = dest
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let temp = dest.with_file_name(format!(".{name}.{}.partial", std::process::id()));
-        let staged = Self {
-            temp,
-            dest: dest.to_path_buf(),
-            committed: false,
-        };
-        let mut file = File::create(&staged.temp)
-            .with_context(|| format!("creating {}", staged.temp.display()))?;
-        file.write_all(bytes)
-            .and_then(|()| file.sync_all())
-            .with_context(|| format!("writing {}", staged.temp.display()))?;
-        Ok(staged)
-    }
-
-    fn commit(mut self) -> anyhow::Result<()> {
-        std::fs::rename(&self.temp, &self.dest).with_context(|| {
-            format!(
-                "renaming {} to {}",
-                self.temp.display(),
-                self.dest.display()
-            )
-        })?;
-        self.committed = true;
-        Ok(())
-    }
-}
-
-impl Drop for StagedFile {
-    fn drop(&mut self) {
-        if !self.committed {
-            let _ = std::fs::remove_file(&self.temp);
-        }
-    }
+/// A temporary file beside `dest` holding `bytes`, not yet renamed onto it.
+fn staged(dest: &Path, bytes: &[u8]) -> anyhow::Result<NamedTempFile> {
+    let mut temp = temp_beside(dest)
+        .with_context(|| format!("creating a temporary file beside {}", dest.display()))?;
+    temp.as_file_mut()
+        .write_all(bytes)
+        .with_context(|| format!("writing {}", temp.path().display()))?;
+    Ok(temp)
 }
 
 #[cfg(test)]

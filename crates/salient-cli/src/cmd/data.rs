@@ -2,8 +2,7 @@
 //! a dataset; `split` writes the list files unsplit layouts are divided by; `synth` writes a
 //! deterministic synthetic dataset (SALICON layout) for trying things out.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::{bail, Context};
 use salient_data::check::{check_dataset, CheckReport, SplitStats};
@@ -264,7 +263,8 @@ fn split(args: SplitArgs) -> anyhow::Result<()> {
             text.push_str(name);
             text.push('\n');
         }
-        write_file_atomically(&path, text.as_bytes())?;
+        salient_model::atomic::write_atomic(&path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
         println!("wrote {} ({} images)", path.display(), list.len());
     }
     Ok(())
@@ -298,18 +298,6 @@ fn assign(n: usize, seed: u64, val: f64, test: f64) -> Vec<Split> {
         }
     }
     out
-}
-
-fn write_file_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut file = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("creating a temporary file in {}", dir.display()))?;
-    file.write_all(bytes)
-        .and_then(|()| file.as_file().sync_all())
-        .with_context(|| format!("writing {}", path.display()))?;
-    file.persist(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    Ok(())
 }
 
 fn synth(args: SynthArgs) -> anyhow::Result<()> {

@@ -2,31 +2,28 @@
 //! split) against a dataset split with the standard saliency metrics; print a table and
 //! optionally write JSON.
 //!
-//! Predictions are matched to the split's samples by file stem. The pipeline is
-//! `(stem, Prediction)` pairs → [`scoring::Scorer`]: a folder yields files, a checkpoint yields
-//! maps predicted at each image's original resolution.
+//! The scoring is `salient_eval::evaluate_split`; this module parses the flags, finds the split,
+//! loads the model, and prints.
 
-mod npy;
-mod predictions;
-mod scoring;
 #[cfg(test)]
 mod tests;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context};
+use anyhow::{anyhow, bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use salient_data::{
-    load_rgb8, Dataset, DiscoverOptions, LayoutKind, MapSigma, Sample, Split, SplitRule,
+    describe_skipped, Dataset, DiscoverOptions, LayoutKind, MapSigma, Split, SplitRule,
 };
-use salient_metrics::{EvalOptions, IgBaseline, Metric, MetricSet, Report};
+use salient_eval::{
+    evaluate_split, EvalConfig, EvalError, EvalOutcome, PredictionDir, PredictionSource,
+    UNSUPPORTED_REASON,
+};
+use salient_metrics::{EvalOptions, IgBaseline, MetricSet, Report};
 use salient_model::CheckpointMeta;
-use salient_train::Predictor;
 
 use crate::model_args::ModelArgs;
-
-use predictions::{Prediction, PredictionDir};
-use scoring::{load_all_fixations, Scorer};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum SplitArg {
@@ -166,8 +163,9 @@ pub struct Args {
     /// With --checkpoint: how to run the model.
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Folder of predicted maps named by stem: `<stem>.png` (8/16-bit) or `<stem>.npy`
-    /// (float32/float64/uint8, H×W). Any size: maps are resized to the ground truth's.
+    /// Folder of predicted maps named by stem: `<stem>.png` (8/16-bit), `<stem>.jpg` or
+    /// `<stem>.npy` (float32/float64/uint8/uint16, H×W). Any size: maps are resized to the
+    /// ground truth's.
     #[arg(long)]
     pub predictions: Option<PathBuf>,
     /// Comma-separated metrics among cc,kld,nss,sim,auc_judd,auc_borji,sauc,ig, or `all`.
@@ -186,18 +184,27 @@ pub struct Args {
     /// Score the samples that have a prediction and report the others, instead of failing.
     #[arg(long)]
     pub allow_missing: bool,
+    /// Skip samples whose prediction, image or ground truth cannot be read or used, and list
+    /// them, instead of stopping at the first.
+    #[arg(long)]
+    pub skip_bad: bool,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    run_to(args, &mut std::io::stdout().lock())
+}
+
+/// [`run`], printing the report to `out`.
+fn run_to(args: Args, out: &mut impl Write) -> anyhow::Result<()> {
     let split = Split::from(args.split);
     let (options, rule_note) = args.split_options.discover_options(
         &args.data,
         split,
         args.checkpoint.as_deref(),
-        false,
+        args.skip_bad,
     )?;
     let dataset = Dataset::discover(&args.data, &options)
         .with_context(|| format!("reading the dataset at {}", args.data.display()))?;
@@ -209,186 +216,138 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             args.data.display()
         );
     }
-    let has_fixations = samples.iter().any(|s| s.fixations.is_some());
-    let metrics = choose_metrics(args.metrics.as_deref(), has_fixations)?;
-
-    let (source, pairs, missing) = match &args.checkpoint {
-        Some(checkpoint) => (checkpoint.display().to_string(), Vec::new(), Vec::new()),
-        None => folder_predictions(samples, &args)?,
-    };
-
-    let fixations = if has_fixations && metrics.metrics().iter().any(|m| !m.needs_saliency_map()) {
-        load_all_fixations(samples)?
-    } else {
-        samples.iter().map(|_| None).collect()
-    };
-    let options = EvalOptions {
-        borji_seed: args.seed,
-        ig_baseline: match args.ig_baseline {
-            BaselineArg::Centre => IgBaseline::CentreBias,
-            BaselineArg::Uniform => IgBaseline::Uniform,
+    let config = EvalConfig {
+        metrics: args
+            .metrics
+            .as_deref()
+            .map(str::parse::<MetricSet>)
+            .transpose()?,
+        options: EvalOptions {
+            borji_seed: args.seed,
+            ig_baseline: match args.ig_baseline {
+                BaselineArg::Centre => IgBaseline::CentreBias,
+                BaselineArg::Uniform => IgBaseline::Uniform,
+            },
         },
+        allow_missing: args.allow_missing,
+        skip_bad: args.skip_bad,
     };
-    let scorer = Scorer::new(samples, &fixations, metrics.clone(), options)?;
-    let per_image = match &args.checkpoint {
-        Some(checkpoint) => {
-            let predictor = args.model.load(checkpoint)?;
-            let bar = progress_bar(samples.len(), args.quiet);
-            let predicted = predict_split(&predictor, samples, args.model.batch_size);
-            let scores = scorer.score_all(predicted, |n| bar.inc(n as u64));
-            bar.finish_and_clear();
-            scores?
-        }
-        None => {
-            let bar = progress_bar(pairs.len(), args.quiet);
-            let scores = scorer.score_all(pairs.into_iter().map(Ok), |n| bar.inc(n as u64));
-            bar.finish_and_clear();
-            scores?
-        }
-    };
-    let report = Report::new(metrics, per_image);
 
-    println!(
+    let bar = progress_bar(samples.len(), args.quiet);
+    let on_done = |n: usize| bar.inc(n as u64);
+    let (source_name, outcome) = match (&args.checkpoint, &args.predictions) {
+        (Some(checkpoint), _) => {
+            let predictor = args.model.load(checkpoint)?;
+            let source = PredictionSource::Model {
+                predictor: &predictor,
+                batch_size: args.model.batch_size,
+            };
+            let outcome = evaluate_split(samples, source, &config, on_done);
+            (checkpoint, outcome)
+        }
+        (None, Some(dir)) => {
+            let source = PredictionSource::Folder(PredictionDir::open(dir).map_err(hint)?);
+            (dir, evaluate_split(samples, source, &config, on_done))
+        }
+        (None, None) => unreachable!("clap requires --checkpoint or --predictions"),
+    };
+    bar.finish_and_clear();
+    let outcome = outcome.map_err(hint)?;
+
+    writeln!(
+        out,
         "salient eval: {} images of {} ({} split, {} layout), predictions from {}",
-        report.images(),
+        outcome.report.images(),
         args.data.display(),
         split.name(),
         dataset.layout(),
-        source
-    );
+        source_name.display()
+    )?;
     let rule = match (&rule_note, dataset.rule()) {
         (_, SplitRule::Folders) => dataset.rule().to_string(),
         (Some(note), _) => note.clone(),
         (None, rule) => rule.to_string(),
     };
-    println!(
+    writeln!(
+        out,
         "split rule: {rule}; {} of the {} images listed are in the {} split",
         samples.len(),
         dataset.images_listed(),
         split.name()
-    );
+    )?;
     for note in dataset.notes() {
-        println!("note: {note}");
+        writeln!(out, "note: {note}")?;
     }
-    if !missing.is_empty() {
-        println!(
-            "{} samples had no prediction and were left out",
-            missing.len()
-        );
-    }
-    print!("{}", format_table(&report));
+    write!(out, "{}", describe_left_out(&outcome, dataset.skipped()))?;
+    write!(out, "{}", format_table(&outcome.report))?;
     if let Some(path) = &args.json {
-        write_json(path, &report)?;
-        println!("wrote {}", path.display());
+        write_json(path, &outcome.report)?;
+        writeln!(out, "wrote {}", path.display())?;
     }
     Ok(())
 }
 
-/// Where predictions came from (for the report), the `(stem, prediction)` pairs to score, and the
-/// stems that have none.
-type Matched = (String, Vec<(String, Prediction)>, Vec<String>);
-
-/// The `--predictions` folder's maps matched to the samples: (source name, pairs, stems without
-/// a prediction); missing ones are an error unless `--allow-missing`.
-fn folder_predictions(samples: &[Sample], args: &Args) -> anyhow::Result<Matched> {
-    let dir_path = args.predictions.as_ref().expect("clap requires a source");
-    let dir = PredictionDir::open(dir_path)?;
-    let (pairs, missing) = match_predictions(samples, &dir);
-    if !missing.is_empty() && !args.allow_missing {
-        let first: Vec<&str> = missing.iter().take(5).map(String::as_str).collect();
-        bail!(
-            "no prediction in {} for {} of {} samples (first: {}); pass --allow-missing to score the others",
-            dir_path.display(),
-            missing.len(),
-            samples.len(),
-            first.join(", ")
-        );
-    }
-    if pairs.is_empty() {
-        bail!(
-            "no prediction in {} matches a sample stem",
-            dir_path.display()
-        );
-    }
-    let pairs = pairs
-        .into_iter()
-        .map(|(stem, path)| (stem, Prediction::File(path)))
-        .collect();
-    Ok((dir_path.display().to_string(), pairs, missing))
-}
-
-/// The model's map for every sample, at the image's original resolution, `batch` images per
-/// forward pass, produced lazily as the scorer asks for them.
-fn predict_split<'a>(
-    predictor: &'a Predictor,
-    samples: &'a [Sample],
-    batch: usize,
-) -> impl Iterator<Item = anyhow::Result<(String, Prediction)>> + 'a {
-    samples.chunks(batch).flat_map(move |chunk| {
-        let predicted = (|| -> anyhow::Result<Vec<(String, Prediction)>> {
-            let images = chunk
-                .iter()
-                .map(|s| load_rgb8(&s.image).with_context(|| format!("image of {}", s.stem)))
-                .collect::<anyhow::Result<Vec<_>>>()?;
-            let refs: Vec<_> = images.iter().collect();
-            let maps = predictor.predict_batch(&refs)?;
-            Ok(chunk
-                .iter()
-                .zip(maps)
-                .map(|(s, map)| (s.stem.clone(), Prediction::Map(map)))
-                .collect())
-        })();
-        match predicted {
-            Ok(items) => items.into_iter().map(Ok).collect::<Vec<_>>(),
-            Err(e) => vec![Err(e)],
-        }
-    })
-}
-
-/// The asked metrics, or by default every metric the dataset can support.
-fn choose_metrics(asked: Option<&str>, has_fixations: bool) -> anyhow::Result<MetricSet> {
-    let metrics = match asked {
-        Some(list) => list.parse::<MetricSet>()?,
-        None if has_fixations => MetricSet::all(),
-        None => {
-            eprintln!("note: the dataset has no fixation maps: scoring cc, kld, sim only");
-            MetricSet::new(Metric::ALL.into_iter().filter(|m| m.needs_saliency_map()))
-        }
+/// The library's error with what to pass to get past it, where a flag does.
+fn hint(error: EvalError) -> anyhow::Error {
+    let flag = match &error {
+        EvalError::MissingPredictions { .. } => "; pass --allow-missing to score the others",
+        _ if error.bad_file().is_some() => " (--skip-bad skips such files and scores the rest)",
+        _ => "",
     };
-    let needs_fixations: Vec<&str> = metrics
-        .metrics()
-        .iter()
-        .filter(|m| !m.needs_saliency_map())
-        .map(|m| m.name())
-        .collect();
-    if !has_fixations && !needs_fixations.is_empty() {
-        bail!(
-            "{} need fixation maps and this split has none (use --metrics cc,kld,sim)",
-            needs_fixations.join(", ")
-        );
-    }
-    Ok(metrics)
+    anyhow!("{error}{flag}")
 }
 
-/// `(stem, file)` for each sample with a prediction, and the stems without one.
-fn match_predictions(
-    samples: &[Sample],
-    dir: &PredictionDir,
-) -> (Vec<(String, PathBuf)>, Vec<String>) {
-    let (mut pairs, mut missing) = (Vec::new(), Vec::new());
-    for sample in samples {
-        match dir.find(&sample.stem) {
-            Some(path) => pairs.push((sample.stem.clone(), path.to_path_buf())),
-            None => missing.push(sample.stem.clone()),
+/// One line per kind of input left out: samples without a prediction, predictions matching no
+/// sample, files in an unsupported format, bad files skipped (by discovery or while scoring).
+fn describe_left_out(
+    outcome: &EvalOutcome,
+    skipped_by_discovery: &[salient_data::SkippedPair],
+) -> String {
+    let mut text = String::new();
+    if outcome.without_fixations {
+        text.push_str("note: the split has no fixations: scoring cc, kld, sim only\n");
+    }
+    if !outcome.missing.is_empty() {
+        let first: Vec<&str> = outcome.missing.iter().take(5).map(String::as_str).collect();
+        text.push_str(&format!(
+            "{} samples had no prediction and were left out (first: {})\n",
+            outcome.missing.len(),
+            first.join(", ")
+        ));
+    }
+    if outcome.unmatched_predictions > 0 {
+        text.push_str(&format!(
+            "{} prediction files match no sample of this split\n",
+            outcome.unmatched_predictions
+        ));
+    }
+    if !outcome.unsupported.is_empty() {
+        text.push_str(&format!(
+            "{} files not read ({UNSUPPORTED_REASON}):\n",
+            outcome.unsupported.len()
+        ));
+        for path in outcome.unsupported.iter().take(5) {
+            text.push_str(&format!("  {}\n", path.display()));
+        }
+        if outcome.unsupported.len() > 5 {
+            text.push_str(&format!(
+                "  ... and {} more\n",
+                outcome.unsupported.len() - 5
+            ));
         }
     }
-    if dir.len() > pairs.len() {
-        eprintln!(
-            "note: {} prediction files match no sample of this split",
-            dir.len() - pairs.len()
-        );
+    let skipped: Vec<_> = skipped_by_discovery
+        .iter()
+        .chain(&outcome.skipped)
+        .cloned()
+        .collect();
+    if !skipped.is_empty() {
+        text.push_str(&format!(
+            "bad input (--skip-bad): {}\n",
+            describe_skipped(&skipped, 5)
+        ));
     }
-    (pairs, missing)
+    text
 }
 
 fn progress_bar(total: usize, quiet: bool) -> ProgressBar {
@@ -404,7 +363,8 @@ fn progress_bar(total: usize, quiet: bool) -> ProgressBar {
     bar
 }
 
-/// The report as a table: one row per metric, mean ± std and the number of images it covers.
+/// The report as a table: one row per metric, mean ± std and the number of images it covers; a
+/// metric defined on no image reads `n/a` (the JSON has `null`).
 fn format_table(report: &Report) -> String {
     let mut out = format!(
         "{:<12} {:>9} {:>9} {:>7}\n",
@@ -416,26 +376,35 @@ fn format_table(report: &Report) -> String {
         } else {
             "↑"
         };
-        out.push_str(&format!(
-            "{:<12} {:>9.4} {:>9.4} {:>7}",
-            format!("{} {arrow}", metric.name()),
-            s.mean,
-            s.std,
-            s.count
-        ));
+        let name = format!("{} {arrow}", metric.name());
+        let (mean, std) = if s.count == 0 {
+            ("n/a".to_string(), "n/a".to_string())
+        } else {
+            (format!("{:.4}", s.mean), format!("{:.4}", s.std))
+        };
+        out.push_str(&format!("{name:<12} {mean:>9} {std:>9} {:>7}", s.count));
+        let mut notes = Vec::new();
+        if s.count == 0 {
+            notes.push("defined on 0 images".to_string());
+        }
         if s.skipped > 0 {
-            out.push_str(&format!("  ({} without fixations or negatives)", s.skipped));
+            notes.push(format!("{} without fixations or negatives", s.skipped));
+        }
+        if !notes.is_empty() {
+            out.push_str(&format!("  ({})", notes.join("; ")));
         }
         out.push('\n');
     }
     out
 }
 
+/// The report as JSON, written atomically.
 fn write_json(path: &Path, report: &Report) -> anyhow::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    let text = serde_json::to_string_pretty(report)?;
-    std::fs::write(path, text + "\n").with_context(|| format!("writing {}", path.display()))
+    let text = serde_json::to_string_pretty(report)? + "\n";
+    salient_model::atomic::write_atomic(path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -158,7 +158,9 @@ fn write_outputs(args: &Args, path: &Path, image: &RgbImage, map: &MapF32) -> an
         }
         MapFormat::Npy => {
             let out = args.out.join(format!("{stem}.npy"));
-            std::fs::write(&out, npy_f32(map))
+            std::fs::File::create(&out)
+                .map(std::io::BufWriter::new)
+                .and_then(|file| salient_eval::npy::write_map(file, map))
                 .with_context(|| format!("writing {}", out.display()))?;
         }
     }
@@ -193,48 +195,4 @@ fn find_by_stem(dir: &Path, stem: &str) -> anyhow::Result<PathBuf> {
         }
     }
     bail!("no ground-truth map {stem}.* in {}", dir.display())
-}
-
-/// A float32 `H×W` array in NumPy's `.npy` format (version 1.0, little-endian, C order).
-fn npy_f32(map: &MapF32) -> Vec<u8> {
-    let mut header = format!(
-        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, {}), }}",
-        map.height, map.width
-    );
-    // Magic (6) + version (2) + length (2) + header + '\n' must be a multiple of 64.
-    let unpadded = 10 + header.len() + 1;
-    header.push_str(&" ".repeat(unpadded.next_multiple_of(64) - unpadded));
-    header.push('\n');
-    let mut out = Vec::with_capacity(10 + header.len() + 4 * map.data.len());
-    out.extend_from_slice(b"\x93NUMPY\x01\x00");
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    for v in &map.data {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn npy_header_is_aligned_and_sized() {
-        let map = MapF32 {
-            width: 3,
-            height: 2,
-            data: vec![0.0, 0.5, 1.0, 0.25, 0.75, 0.125],
-        };
-        let bytes = npy_f32(&map);
-        let header_len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
-        assert_eq!((10 + header_len) % 64, 0);
-        assert_eq!(bytes.len(), 10 + header_len + 24);
-        let header = std::str::from_utf8(&bytes[10..10 + header_len]).unwrap();
-        assert!(header.contains("'shape': (2, 3)"), "{header}");
-        assert_eq!(
-            &bytes[10 + header_len..10 + header_len + 4],
-            &0f32.to_le_bytes()
-        );
-    }
 }

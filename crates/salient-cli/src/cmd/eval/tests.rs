@@ -1,10 +1,11 @@
-//! `salient eval --predictions` end to end on a small SALICON-layout folder written here.
+//! `salient eval` end to end on a small SALICON-layout folder written here: the flags, the
+//! printed report and the JSON. The scoring itself is tested in salient-eval.
 
 use std::path::Path;
 
 use image::{GrayImage, Luma, Rgb, RgbImage};
 
-use super::{run, Args, BaselineArg, SplitArg};
+use super::{format_table, run, run_to, Args, BaselineArg, SplitArg};
 use crate::model_args::ModelArgs;
 
 const W: u32 = 16;
@@ -44,19 +45,19 @@ fn write_dataset(root: &Path, stems: &[&str]) {
     }
 }
 
-fn write_npy_f32(path: &Path, map: &GrayImage) {
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({H}, {W}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
+/// `map` / 255 as a float32 `.npy`, its last value replaced by `last` when given.
+fn write_npy(path: &Path, map: &GrayImage, last: Option<f32>) {
+    let mut data: Vec<f32> = map.pixels().map(|p| p[0] as f32 / 255.0).collect();
+    if let Some(value) = last {
+        *data.last_mut().unwrap() = value;
     }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(header.as_bytes());
-    for p in map.pixels() {
-        bytes.extend_from_slice(&(p[0] as f32 / 255.0).to_le_bytes());
-    }
-    std::fs::write(path, bytes).unwrap();
+    let map = salient_data::MapF32 {
+        width: W as usize,
+        height: H as usize,
+        data,
+    };
+    let file = std::fs::File::create(path).unwrap();
+    salient_eval::npy::write_map(file, &map).unwrap();
 }
 
 fn args(data: &Path, predictions: &Path, json: &Path) -> Args {
@@ -78,8 +79,16 @@ fn args(data: &Path, predictions: &Path, json: &Path) -> Args {
         ig_baseline: BaselineArg::Centre,
         seed: 42,
         allow_missing: false,
+        skip_bad: false,
         quiet: true,
     }
+}
+
+/// What `salient eval` prints.
+fn printed(args: Args) -> anyhow::Result<String> {
+    let mut out = Vec::new();
+    run_to(args, &mut out)?;
+    Ok(String::from_utf8(out).unwrap())
 }
 
 #[test]
@@ -94,7 +103,7 @@ fn scores_png_and_npy_predictions_and_writes_json() {
     std::fs::create_dir_all(&preds).unwrap();
     // a: the ground truth itself (PNG), b: the ground truth as .npy, c: a half-size PNG
     std::fs::copy(data.join("maps/val/a.png"), preds.join("a.png")).unwrap();
-    write_npy_f32(&preds.join("b.npy"), &blob(4.0, 6.0));
+    write_npy(&preds.join("b.npy"), &blob(4.0, 6.0), None);
     image::imageops::resize(
         &blob(5.0, 8.0),
         W / 2,
@@ -153,7 +162,11 @@ fn missing_predictions_and_checkpoints_are_clear_errors() {
     let mut partial = args(&data, &preds, &json);
     partial.allow_missing = true;
     partial.metrics = Some("cc,nss".into());
-    run(partial).unwrap();
+    let out = printed(partial).unwrap();
+    assert!(
+        out.contains("1 samples had no prediction and were left out (first: b)"),
+        "{out}"
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["images"], 1);
@@ -169,15 +182,126 @@ fn missing_predictions_and_checkpoints_are_clear_errors() {
     let err = format!("{:#}", run(model).unwrap_err());
     assert!(err.contains("model.safetensors"), "{err}");
 
-    // A NaN in a prediction names the image.
-    write_npy_f32(&tmp.path().join("nan.npy"), &blob(1.0, 1.0));
-    let mut nan_map = std::fs::read(tmp.path().join("nan.npy")).unwrap();
-    let last = nan_map.len() - 4;
-    nan_map[last..].copy_from_slice(&f32::NAN.to_le_bytes());
-    std::fs::write(preds.join("b.npy"), nan_map).unwrap();
+    // A NaN in a prediction names the prediction file, not the ground truth.
+    write_npy(&preds.join("b.npy"), &blob(1.0, 1.0), Some(f32::NAN));
     let err = format!("{:#}", run(args(&data, &preds, &json)).unwrap_err());
     assert!(
-        err.contains("scoring b") && err.contains("non-finite"),
+        err.contains(&format!("prediction {}", preds.join("b.npy").display()))
+            && err.contains("non-finite value NaN")
+            && err.contains("--skip-bad"),
         "{err}"
+    );
+    assert!(!err.contains("maps/val/b.png"), "{err}");
+}
+
+/// Unsupported files are named, extra predictions counted, bad files skipped and listed under
+/// --skip-bad; JPEG predictions are read.
+#[test]
+fn the_report_counts_what_was_left_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, preds, json) = (
+        tmp.path().join("data"),
+        tmp.path().join("preds"),
+        tmp.path().join("s.json"),
+    );
+    write_dataset(&data, &["a", "b", "c", "d"]);
+    std::fs::create_dir_all(&preds).unwrap();
+    std::fs::copy(data.join("maps/val/a.png"), preds.join("a.png")).unwrap();
+    image::DynamicImage::ImageLuma8(blob(4.0, 6.0))
+        .save(preds.join("b.jpg"))
+        .unwrap();
+    std::fs::write(preds.join("c.gif"), b"GIF89a").unwrap();
+    write_npy(&preds.join("d.npy"), &blob(6.0, 10.0), Some(f32::INFINITY));
+    std::fs::copy(data.join("maps/val/a.png"), preds.join("extra.png")).unwrap();
+
+    // Without --allow-missing, the GIF is named as the likely reason c has no prediction.
+    let err = run(args(&data, &preds, &json)).unwrap_err().to_string();
+    assert!(
+        err.contains("(first: c)")
+            && err.contains("c.gif")
+            && err.contains("predictions must be .png, .jpg or .npy"),
+        "{err}"
+    );
+
+    let mut lenient = args(&data, &preds, &json);
+    lenient.allow_missing = true;
+    lenient.skip_bad = true;
+    lenient.metrics = Some("cc,nss".into());
+    let out = printed(lenient).unwrap();
+    for line in [
+        "salient eval: 2 images of",
+        "1 samples had no prediction and were left out (first: c)",
+        "1 prediction files match no sample of this split",
+        "1 files not read (predictions must be .png, .jpg or .npy):",
+        &format!("  {}", preds.join("c.gif").display()),
+        "bad input (--skip-bad): 1 pair(s) skipped",
+        &format!(
+            "prediction {}: non-finite value inf",
+            preds.join("d.npy").display()
+        ),
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let cc_b = report["per_image"]["b"]["cc"].as_f64().unwrap();
+    assert!(cc_b > 0.99, "JPEG prediction of the ground truth: {cc_b}");
+}
+
+/// A metric defined on no image prints n/a, not NaN; the JSON has null.
+#[test]
+fn a_metric_defined_on_no_image_prints_n_a() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, preds, json) = (
+        tmp.path().join("data"),
+        tmp.path().join("preds"),
+        tmp.path().join("s.json"),
+    );
+    write_dataset(&data, &["a", "b"]);
+    std::fs::create_dir_all(&preds).unwrap();
+    for stem in ["a", "b"] {
+        GrayImage::new(W, H)
+            .save(data.join(format!("fixations/val/{stem}.png")))
+            .unwrap();
+        std::fs::copy(
+            data.join(format!("maps/val/{stem}.png")),
+            preds.join(format!("{stem}.png")),
+        )
+        .unwrap();
+    }
+    let mut a = args(&data, &preds, &json);
+    a.metrics = Some("cc,nss".into());
+    let out = printed(a).unwrap();
+    assert!(!out.contains("NaN"), "{out}");
+    let nss = out.lines().find(|l| l.starts_with("nss")).unwrap();
+    assert_eq!(
+        nss,
+        "nss ↑              n/a       n/a       0  (defined on 0 images; 2 without fixations or negatives)"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(report["metrics"]["nss"]["mean"].is_null(), "{report}");
+}
+
+#[test]
+fn table_rows_give_mean_std_and_count() {
+    use salient_metrics::{ImageScores, MetricSet, Report};
+    let metrics: MetricSet = "cc,kld".parse().unwrap();
+    let per_image = vec![
+        ImageScores {
+            name: "a".into(),
+            values: vec![Some(0.5), None],
+        },
+        ImageScores {
+            name: "b".into(),
+            values: vec![Some(0.7), None],
+        },
+    ];
+    let table = format_table(&Report::new(metrics, per_image));
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines[1], "cc ↑            0.6000    0.1000       2");
+    assert_eq!(
+        lines[2],
+        "kld ↓              n/a       n/a       0  (defined on 0 images; 2 without fixations or negatives)"
     );
 }
