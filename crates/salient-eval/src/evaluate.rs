@@ -109,7 +109,12 @@ pub fn evaluate_split(
         .into_iter()
         .filter(|(index, _)| !excluded.contains(index))
         .collect();
-    let scorer = Scorer::new(samples, &fixations, choice.metrics.clone(), config.options);
+    let scorer = Scorer::new(
+        samples,
+        &fixations,
+        choice.metrics.clone(),
+        config.options.clone(),
+    );
 
     let chunk = match &source {
         PredictionSource::Model { batch_size, .. } => CHUNK.div_ceil(*batch_size) * batch_size,
