@@ -15,7 +15,17 @@
 //! | [`auc_judd`] | fixations vs unfixated pixels | pysaliency `AUC_Judd(jitter=False)` |
 //! | [`auc_borji`] | fixations vs uniform random pixels | MIT `AUC_Borji.m` (100 splits, step 0.1) |
 //! | [`shuffled_auc`] | fixations vs other images' fixations | pysaliency `AUC(nonfixations='shuffled')` |
-//! | [`information_gain`] | fixations, over a baseline | pysaliency `information_gain` + Bylinskii's ε |
+//! | [`information_gain`] | fixations, over a baseline map or uniform | pysaliency `information_gain` + Bylinskii's ε |
+//! | [`information_gain_over_centre_bias`] | fixations, over a [`CentreBiasModel`] | pysaliency `information_gain` against `BaselineModel` |
+//!
+//! The baseline of IG (Kümmerer, Wallis, Bethge, "Information-theoretic model comparison unifies
+//! saliency metrics", PNAS 2015) is the centre bias:
+//!
+//! | item | what | definition follows |
+//! | --- | --- | --- |
+//! | [`CentreBiasModel`] | fixations (normalised coordinates) → log-density on any grid; fit, save, load | pysaliency `baseline_utils.BaselineModel` |
+//! | [`gaussian_filter`] | separable Gaussian blur, `reflect` border, truncated at 4σ | `scipy.ndimage.gaussian_filter` (defaults) |
+//! | [`SaucNegatives`] | the shuffled AUC's negatives: the split's other images or a model's fixations | pysaliency `AUC(nonfixations=...)` |
 //!
 //! Every function documents its formula, its reference and its value on degenerate input. In short:
 //! the prediction is read as `f64`; NaN/inf is an error ([`MetricError::NonFinite`]); a prediction of
@@ -26,7 +36,9 @@
 //!
 //! Whole datasets: [`evaluate`] scores many images in parallel (rayon) and returns a [`Report`] with
 //! mean ± std per metric and every image's values; [`Evaluator`] scores images one at a time, for
-//! streaming a dataset from disk. AUC-Judd sorts only the fixated values (the pixels are bucketed
+//! streaming a dataset from disk. IG is measured against [`IgBaseline`]: by default a centre bias
+//! built from the scored split, or a given [`CentreBiasModel`] (another split's, or one loaded from
+//! a file), or the uniform distribution. AUC-Judd sorts only the fixated values (the pixels are bucketed
 //! by binary search), and the shuffled AUC counts the other images' fixations per pixel once per
 //! dataset: all eight metrics cost ~12 ms of CPU per 480×640 image, ~30 s for 5,000 images on two
 //! cores (`cargo run --release -p salient-metrics --example bench -- --images 5000`).

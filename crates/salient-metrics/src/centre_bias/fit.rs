@@ -109,7 +109,7 @@ impl CentreBiasModel {
     /// scores a continuous Gaussian KDE mixed with a normalised uniform density and searches
     /// continuously; this scores the very model that is then used, on a grid, and `folds` bounds
     /// the cost (one blur per fold, bandwidth and held-out image size: OSIE's 700 images, 10
-    /// folds, the default grid take ~1 min on two cores).
+    /// folds, the default grid (135 points) take 12 s on two cores in a release build).
     pub fn fit(
         images: &[ImageFixations<'_>],
         options: &FitOptions,

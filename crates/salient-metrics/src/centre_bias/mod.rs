@@ -199,8 +199,19 @@ impl<T> PerSize<T> {
 }
 
 /// pysaliency's centre-bias model (`BaselineModel`): fixations in normalised coordinates and the
-/// parameters that turn them into a density on any grid (module documentation: the recipe).
+/// parameters that turn them into a density on any grid (docs/metrics.md: the recipe).
 /// Densities are computed once per grid size and cached (`W·H` `f64`s each).
+///
+/// ```
+/// use salient_metrics::{CentreBiasModel, CentreBiasParams, ImageFixations};
+/// // Fixations in pixels of their own 40x30 image ([x, y]; pixel (3, 2) twice).
+/// let image = ImageFixations { width: 40, height: 30, xy: &[[20.5, 15.0], [3.999, 2.0], [3.0, 2.5]] };
+/// let model = CentreBiasModel::from_images(&[image], CentreBiasParams::default(), "example")?;
+/// let log_density = model.log_density(64, 48)?; // on any grid: 48 rows of 64, Σ exp = 1
+/// let total: f64 = log_density.iter().map(|v| v.exp()).sum();
+/// assert!((total - 1.0).abs() < 1e-12);
+/// # Ok::<(), salient_metrics::CentreBiasError>(())
+/// ```
 pub struct CentreBiasModel {
     xy: Vec<[f64; 2]>,
     params: CentreBiasParams,
