@@ -27,6 +27,8 @@ enum Command {
     Predict(cmd::predict::Args),
     /// Print parameter counts and checkpoint metadata.
     Inspect(cmd::inspect::Args),
+    /// Fit pysaliency's centre-bias baseline on a split's fixations and write it.
+    Baseline(cmd::baseline::Args),
     /// Dataset commands: check a dataset, write split lists, make a synthetic one.
     #[command(subcommand)]
     Data(cmd::data::Command),
@@ -41,5 +43,6 @@ fn main() -> anyhow::Result<()> {
         Command::Predict(args) => cmd::predict::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Data(command) => cmd::data::run(command),
+        Command::Baseline(args) => cmd::baseline::run(args),
     }
 }

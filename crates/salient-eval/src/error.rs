@@ -10,6 +10,9 @@ use crate::npy::NpyProblem;
 /// Why a split could not be scored.
 #[derive(Debug, thiserror::Error)]
 pub enum EvalError {
+    /// The centre-bias baseline could not be built or read (the message names the source).
+    #[error("centre-bias baseline: {0}")]
+    Baseline(String),
     /// The split has no samples at all.
     #[error("the split has no samples")]
     EmptySplit,

@@ -5,8 +5,10 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use salient_data::{load_rgb8, Sample, SkippedPair};
-use salient_metrics::{EvalOptions, ImageScores, MetricSet, Report};
+use salient_data::{image_size, load_rgb8, MapF32, Sample, SkippedPair};
+use salient_metrics::{
+    CentreBiasModel, EvalOptions, ImageScores, MetricSet, Report, SaucNegatives,
+};
 use salient_train::Predictor;
 
 use crate::choice::choose_metrics;
@@ -27,6 +29,9 @@ pub enum PredictionSource<'a> {
         predictor: &'a Predictor,
         batch_size: usize,
     },
+    /// A centre-bias model scored as a predictor: its density at each image's size (the
+    /// baseline row of a benchmark table).
+    CentreBias(&'a CentreBiasModel),
 }
 
 /// How to score.
@@ -37,6 +42,8 @@ pub struct EvalConfig {
     pub metrics: Option<MetricSet>,
     /// Passed to [`salient_metrics::Evaluator`] untouched (AUC-Borji's seed, IG's baseline).
     pub options: EvalOptions,
+    /// Where the shuffled AUC takes its negatives from (default: the split's other images).
+    pub sauc_negatives: SaucNegatives,
     /// Score the samples that have a prediction when some have none, instead of failing.
     pub allow_missing: bool,
     /// Skip samples whose prediction, image or ground truth cannot be read or used, and list
@@ -86,7 +93,7 @@ pub fn evaluate_split(
                 dir.unsupported().to_vec(),
             )
         }
-        PredictionSource::Model { .. } => (
+        PredictionSource::Model { .. } | PredictionSource::CentreBias(_) => (
             (0..samples.len()).map(|i| (i, None)).collect(),
             Vec::new(),
             0,
@@ -114,11 +121,12 @@ pub fn evaluate_split(
         &fixations,
         choice.metrics.clone(),
         config.options.clone(),
+        config.sauc_negatives.clone(),
     );
 
     let chunk = match &source {
         PredictionSource::Model { batch_size, .. } => CHUNK.div_ceil(*batch_size) * batch_size,
-        PredictionSource::Folder(_) => CHUNK,
+        PredictionSource::Folder(_) | PredictionSource::CentreBias(_) => CHUNK,
     };
     let mut scored: Vec<(usize, ImageScores)> = Vec::with_capacity(jobs.len());
     for part in jobs.chunks(chunk) {
@@ -134,6 +142,10 @@ pub fn evaluate_split(
                 predictor,
                 batch_size,
             } => predict(predictor, *batch_size, samples, part)?,
+            PredictionSource::CentreBias(model) => part
+                .par_iter()
+                .map(|(index, _)| centre_bias_map(model, &samples[*index], *index))
+                .collect(),
         };
         let mut ready = Vec::with_capacity(predictions.len());
         for prediction in predictions {
@@ -168,6 +180,22 @@ pub fn evaluate_split(
         unsupported,
         skipped,
     })
+}
+
+/// The centre-bias density at the sample's image size, as a map to score.
+fn centre_bias_map(model: &CentreBiasModel, sample: &Sample, index: usize) -> Predicted {
+    let (width, height) =
+        image_size(&sample.image).map_err(|e| data_error(sample, sample.image.clone(), e))?;
+    let (width, height) = (width as usize, height as usize);
+    let density = model
+        .density(width, height)
+        .map_err(|e| EvalError::Baseline(e.to_string()))?;
+    let map = MapF32 {
+        width,
+        height,
+        data: density.iter().map(|&d| d as f32).collect(),
+    };
+    Ok((index, Prediction::Map(map)))
 }
 
 /// A sample to score (its index in the split) and its prediction file, if from a folder.

@@ -41,6 +41,7 @@
 //! - **Memory and speed**: samples are scored in chunks of 64, each chunk in parallel (rayon);
 //!   the report is in split order and does not depend on the number of threads.
 
+pub mod baseline;
 mod choice;
 mod error;
 mod evaluate;
@@ -48,6 +49,7 @@ pub mod npy;
 mod predictions;
 mod score;
 
+pub use baseline::{centre_bias_from_samples, split_fixations, BaselineFit};
 pub use choice::{choose_metrics, supported_metrics, MetricChoice};
 pub use error::{EvalError, MapProblem};
 pub use evaluate::{evaluate_split, EvalConfig, EvalOutcome, PredictionSource};

@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use salient_data::{DataError, MapF32, Sample, SkippedPair};
 use salient_metrics::{
     EvalOptions, Evaluator, Fixation, Fixations, ImageEval, ImageScores, Map, MetricSet,
+    SaucNegatives,
 };
 
 use crate::error::{EvalError, MapProblem};
@@ -120,6 +121,7 @@ impl<'a> Scorer<'a> {
         fixations: &'a [Option<FixationList>],
         metrics: MetricSet,
         options: EvalOptions,
+        sauc_negatives: SaucNegatives,
     ) -> Self {
         let views: Vec<Fixations<'_>> = fixations
             .iter()
@@ -130,7 +132,7 @@ impl<'a> Scorer<'a> {
         Self {
             samples,
             fixations,
-            evaluator: Evaluator::new(metrics, options, &views),
+            evaluator: Evaluator::with_sauc_negatives(metrics, options, &views, sauc_negatives),
             needs_maps,
         }
     }

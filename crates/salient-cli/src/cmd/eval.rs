@@ -10,6 +10,7 @@ mod tests;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -17,10 +18,12 @@ use salient_data::{
     describe_skipped, Dataset, DiscoverOptions, LayoutKind, MapSigma, Split, SplitRule,
 };
 use salient_eval::{
-    evaluate_split, EvalConfig, EvalError, EvalOutcome, PredictionDir, PredictionSource,
-    UNSUPPORTED_REASON,
+    centre_bias_from_samples, evaluate_split, BaselineFit, EvalConfig, EvalError, EvalOutcome,
+    PredictionDir, PredictionSource, UNSUPPORTED_REASON,
 };
-use salient_metrics::{EvalOptions, IgBaseline, MetricSet, Report};
+use salient_metrics::{
+    CentreBiasModel, CentreBiasParams, EvalOptions, IgBaseline, MetricSet, Report, SaucNegatives,
+};
 use salient_model::CheckpointMeta;
 
 use crate::model_args::ModelArgs;
@@ -139,14 +142,26 @@ fn trained_split_rule(checkpoint: &Path, data: &Path) -> anyhow::Result<Option<S
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum BaselineArg {
-    /// The split's centre bias: all its fixations, Gaussian-blurred (σ = 5% of the larger side).
+    /// pysaliency's centre-bias model fitted on the other split's fixations (train when scoring
+    /// val or test, val when scoring train), or on --baseline-data / --baseline-file; the scored
+    /// split's own when there is no other.
     Centre,
+    /// The centre-bias model of the scored split's own fixations.
+    InSplit,
     /// The uniform distribution.
     Uniform,
 }
 
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SaucNegativesArg {
+    /// The other images' fixations of the scored split (pysaliency's `nonfixations='shuffled'`).
+    Split,
+    /// The centre-bias baseline's fixations (see --baseline).
+    Baseline,
+}
+
 #[derive(clap::Args)]
-#[command(group(clap::ArgGroup::new("source").required(true).args(["checkpoint", "predictions"])))]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["checkpoint", "predictions", "score_baseline"])))]
 pub struct Args {
     /// Dataset root (seed, SALICON or stimuli layout, detected).
     #[arg(long)]
@@ -175,9 +190,22 @@ pub struct Args {
     /// Also write the report as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
-    /// Baseline of the information gain.
-    #[arg(long, value_enum, default_value = "centre")]
-    pub ig_baseline: BaselineArg,
+    /// Baseline of the information gain (bits per fixation over it).
+    #[arg(long, alias = "ig-baseline", value_enum, default_value = "centre")]
+    pub baseline: BaselineArg,
+    /// With --baseline centre: a centre-bias model written by `salient baseline`.
+    #[arg(long, value_name = "FILE", conflicts_with = "baseline_data")]
+    pub baseline_file: Option<PathBuf>,
+    /// With --baseline centre: fit the centre bias on this dataset's fixations (all its images).
+    #[arg(long, value_name = "DIR")]
+    pub baseline_data: Option<PathBuf>,
+    /// Where the shuffled AUC takes its negatives from.
+    #[arg(long, value_enum, default_value = "split")]
+    pub sauc_negatives: SaucNegativesArg,
+    /// Score the centre-bias baseline itself (its density at each image's size) as the
+    /// predictions: the baseline row of a benchmark table.
+    #[arg(long)]
+    pub score_baseline: bool,
     /// Seed of AUC-Borji's random negatives.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
@@ -216,6 +244,23 @@ fn run_to(args: Args, out: &mut impl Write) -> anyhow::Result<()> {
             args.data.display()
         );
     }
+    let mut baseline_skipped = Vec::new();
+    let (baseline, baseline_note) = centre_bias(&args, &dataset, split, &mut baseline_skipped)?;
+    let ig_baseline = match (args.baseline, &baseline) {
+        (BaselineArg::Uniform, _) => IgBaseline::Uniform,
+        (BaselineArg::Centre, Some(model)) => IgBaseline::Model(Arc::clone(model)),
+        _ => IgBaseline::CentreBias,
+    };
+    let sauc_negatives = match (args.sauc_negatives, &baseline) {
+        (SaucNegativesArg::Baseline, Some(model)) => {
+            SaucNegatives::BaselineFixations(Arc::clone(model))
+        }
+        (SaucNegativesArg::Baseline, None) => bail!(
+            "--sauc-negatives baseline needs a centre-bias model from another split, \
+             --baseline-data or --baseline-file"
+        ),
+        (SaucNegativesArg::Split, _) => SaucNegatives::OtherImages,
+    };
     let config = EvalConfig {
         metrics: args
             .metrics
@@ -224,18 +269,26 @@ fn run_to(args: Args, out: &mut impl Write) -> anyhow::Result<()> {
             .transpose()?,
         options: EvalOptions {
             borji_seed: args.seed,
-            ig_baseline: match args.ig_baseline {
-                BaselineArg::Centre => IgBaseline::CentreBias,
-                BaselineArg::Uniform => IgBaseline::Uniform,
-            },
+            ig_baseline,
         },
+        sauc_negatives,
         allow_missing: args.allow_missing,
         skip_bad: args.skip_bad,
     };
-
     let bar = progress_bar(samples.len(), args.quiet);
     let on_done = |n: usize| bar.inc(n as u64);
+    let baseline_name = PathBuf::from("the centre-bias baseline");
     let (source_name, outcome) = match (&args.checkpoint, &args.predictions) {
+        _ if args.score_baseline => {
+            let model = baseline
+                .as_deref()
+                .ok_or_else(|| anyhow!("--score-baseline needs --baseline centre"))?;
+            let source = PredictionSource::CentreBias(model);
+            (
+                &baseline_name,
+                evaluate_split(samples, source, &config, on_done),
+            )
+        }
         (Some(checkpoint), _) => {
             let predictor = args.model.load(checkpoint)?;
             let source = PredictionSource::Model {
@@ -278,13 +331,119 @@ fn run_to(args: Args, out: &mut impl Write) -> anyhow::Result<()> {
     for note in dataset.notes() {
         writeln!(out, "note: {note}")?;
     }
-    write!(out, "{}", describe_left_out(&outcome, dataset.skipped()))?;
+    writeln!(out, "{baseline_note}")?;
+    let discovery_skipped: Vec<_> = dataset
+        .skipped()
+        .iter()
+        .chain(&baseline_skipped)
+        .cloned()
+        .collect();
+    write!(out, "{}", describe_left_out(&outcome, &discovery_skipped))?;
     write!(out, "{}", format_table(&outcome.report))?;
     if let Some(path) = &args.json {
         write_json(path, &outcome.report)?;
         writeln!(out, "wrote {}", path.display())?;
     }
     Ok(())
+}
+
+/// The centre-bias model `--baseline centre` asks for, and a line saying what IG is measured
+/// against: a file, another dataset, or the other split of this one (train for val/test, val for
+/// train); `None` (the scored split's own centre bias) when there is no other split with
+/// fixations.
+fn centre_bias(
+    args: &Args,
+    dataset: &Dataset,
+    split: Split,
+    skipped: &mut Vec<salient_data::SkippedPair>,
+) -> anyhow::Result<(Option<Arc<CentreBiasModel>>, String)> {
+    if args.baseline != BaselineArg::Centre {
+        let line = match args.baseline {
+            BaselineArg::Uniform => "IG baseline: the uniform distribution".to_string(),
+            _ => "IG baseline: the centre bias of the scored split's own fixations".to_string(),
+        };
+        return Ok((None, line));
+    }
+    let describe = |model: &CentreBiasModel| {
+        let p = model.params();
+        format!(
+            "IG baseline: pysaliency's centre bias (bandwidth {}, eps {}) of {} fixations from {}",
+            p.bandwidth,
+            p.eps,
+            model.len(),
+            model.source()
+        )
+    };
+    if let Some(file) = &args.baseline_file {
+        let model = CentreBiasModel::load(file)
+            .with_context(|| format!("reading the centre-bias baseline {}", file.display()))?;
+        let line = describe(&model);
+        return Ok((Some(Arc::new(model)), line));
+    }
+    let (samples_of, source) = if let Some(other) = &args.baseline_data {
+        let other_data = Dataset::discover(other, &DiscoverOptions::for_split(Split::All))
+            .with_context(|| format!("reading the baseline dataset at {}", other.display()))?;
+        let source = format!("{} (all images)", other.display());
+        (other_data, source)
+    } else {
+        let other_split = match split {
+            Split::Train => Split::Val,
+            Split::Val | Split::Test => Split::Train,
+            Split::All => return Ok((
+                None,
+                "IG baseline: the centre bias of the scored images' own fixations (--split all \
+                     has no other split; give --baseline-data or --baseline-file to hold it out)"
+                    .to_string(),
+            )),
+        };
+        let options = DiscoverOptions {
+            skip_bad: args.skip_bad,
+            ..DiscoverOptions::for_split(other_split)
+        }
+        .with_rule(dataset.rule());
+        let options = DiscoverOptions {
+            layout: Some(dataset.layout()),
+            map_sigma: args.split_options.map_sigma,
+            ..options
+        };
+        let other = match Dataset::discover(dataset.root(), &options) {
+            Ok(other)
+                if other
+                    .require(other_split)
+                    .is_ok_and(|s| s.iter().any(|sample| sample.fixations.is_some())) =>
+            {
+                other
+            }
+            _ => {
+                return Ok((
+                    None,
+                    format!(
+                        "IG baseline: the centre bias of the scored split's own fixations (the \
+                         {other_split} split has none to hold it out)"
+                    ),
+                ))
+            }
+        };
+        let source = format!("the {other_split} split of {}", dataset.root().display());
+        (other, source)
+    };
+    let samples = samples_of.split(if args.baseline_data.is_some() {
+        Split::All
+    } else {
+        other_split_of(split)
+    });
+    let fit = BaselineFit::Params(CentreBiasParams::default());
+    let (model, _) =
+        centre_bias_from_samples(samples, &fit, &source, args.skip_bad, skipped).map_err(hint)?;
+    let line = describe(&model);
+    Ok((Some(Arc::new(model)), line))
+}
+
+fn other_split_of(split: Split) -> Split {
+    match split {
+        Split::Train => Split::Val,
+        _ => Split::Train,
+    }
 }
 
 /// The library's error with what to pass to get past it, where a flag does.

@@ -1,5 +1,6 @@
 //! One module per subcommand: its clap arguments and its `run`.
 
+pub mod baseline;
 pub mod data;
 pub mod eval;
 pub mod inspect;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use image::{GrayImage, Luma, Rgb, RgbImage};
 
-use super::{format_table, run, run_to, Args, BaselineArg, SplitArg};
+use super::{format_table, run, run_to, Args, BaselineArg, SaucNegativesArg, SplitArg};
 use crate::model_args::ModelArgs;
 
 const W: u32 = 16;
@@ -76,7 +76,11 @@ fn args(data: &Path, predictions: &Path, json: &Path) -> Args {
         predictions: Some(predictions.to_path_buf()),
         metrics: None,
         json: Some(json.to_path_buf()),
-        ig_baseline: BaselineArg::Centre,
+        baseline: BaselineArg::Centre,
+        baseline_file: None,
+        baseline_data: None,
+        sauc_negatives: SaucNegativesArg::Split,
+        score_baseline: false,
         seed: 42,
         allow_missing: false,
         skip_bad: false,
