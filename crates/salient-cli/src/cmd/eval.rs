@@ -280,9 +280,12 @@ fn run_to(args: Args, out: &mut impl Write) -> anyhow::Result<()> {
     let baseline_name = PathBuf::from("the centre-bias baseline");
     let (source_name, outcome) = match (&args.checkpoint, &args.predictions) {
         _ if args.score_baseline => {
-            let model = baseline
-                .as_deref()
-                .ok_or_else(|| anyhow!("--score-baseline needs --baseline centre"))?;
+            let model = baseline.as_deref().ok_or_else(|| {
+                anyhow!(
+                    "--score-baseline: no centre-bias model (no other split with fixations); \
+                         give --baseline-data or --baseline-file"
+                )
+            })?;
             let source = PredictionSource::CentreBias(model);
             (
                 &baseline_name,
@@ -357,22 +360,34 @@ fn centre_bias(
     split: Split,
     skipped: &mut Vec<salient_data::SkippedPair>,
 ) -> anyhow::Result<(Option<Arc<CentreBiasModel>>, String)> {
-    if args.baseline != BaselineArg::Centre {
-        let line = match args.baseline {
-            BaselineArg::Uniform => "IG baseline: the uniform distribution".to_string(),
-            _ => "IG baseline: the centre bias of the scored split's own fixations".to_string(),
-        };
-        return Ok((None, line));
+    let wanted = args.baseline == BaselineArg::Centre
+        || args.score_baseline
+        || args.baseline_file.is_some()
+        || args.baseline_data.is_some()
+        || args.sauc_negatives == SaucNegativesArg::Baseline;
+    let ig_line = |model_line: &str| match args.baseline {
+        BaselineArg::Uniform => "IG baseline: the uniform distribution".to_string(),
+        BaselineArg::InSplit => {
+            "IG baseline: the centre bias of the scored split's own fixations".to_string()
+        }
+        BaselineArg::Centre => model_line.to_string(),
+    };
+    if !wanted {
+        return Ok((None, ig_line("")));
     }
     let describe = |model: &CentreBiasModel| {
         let p = model.params();
-        format!(
-            "IG baseline: pysaliency's centre bias (bandwidth {}, eps {}) of {} fixations from {}",
+        let line = format!(
+            "centre-bias baseline: pysaliency's BaselineModel (bandwidth {}, eps {}) of {} fixations from {}",
             p.bandwidth,
             p.eps,
             model.len(),
             model.source()
-        )
+        );
+        match args.baseline {
+            BaselineArg::Centre => format!("{line}; IG is measured against it"),
+            _ => format!("{line}\n{}", ig_line("")),
+        }
     };
     if let Some(file) = &args.baseline_file {
         let model = CentreBiasModel::load(file)
@@ -417,10 +432,10 @@ fn centre_bias(
             _ => {
                 return Ok((
                     None,
-                    format!(
+                    ig_line(&format!(
                         "IG baseline: the centre bias of the scored split's own fixations (the \
                          {other_split} split has none to hold it out)"
-                    ),
+                    )),
                 ))
             }
         };
