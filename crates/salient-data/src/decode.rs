@@ -1,15 +1,18 @@
 //! Decoding images, saliency maps and fixation maps from disk into the crate's in-memory forms.
 //!
 //! Every colour model the datasets ship (grey, grey+alpha, RGB, RGBA, CMYK/YCCK JPEG, 8- and 16-bit
-//! PNG) is brought to RGB8 for images and to `f32` in `[0, 1]` for maps. A JPEG without its end
-//! marker is reported as truncated instead of being decoded into a half-grey picture.
+//! PNG) is brought to RGB8 for images and to `f32` in `[0, 1]` for maps. JPEG goes through
+//! libjpeg-turbo ([`crate::jpeg`]), so pixels equal PIL's and OpenCV's; other formats through the
+//! `image` crate (built without its JPEG decoder). A JPEG without its end marker is reported as
+//! truncated instead of being decoded into a half-grey picture.
 
 use std::path::Path;
 
 pub use image::RgbImage;
-use image::{DynamicImage, ImageFormat};
+use image::{DynamicImage, GrayImage, ImageFormat};
 
 use crate::error::DataError;
+use crate::jpeg::{self, Layout, Stored};
 
 /// A single-channel `f32` raster, row-major, values in `[0, 1]` for maps.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,11 +75,8 @@ pub(crate) fn decode_bytes(
     let format = image::guess_format(bytes)
         .or_else(|_| ImageFormat::from_path(path))
         .map_err(|_| DataError::decode(path, "not a recognised image format"))?;
-    if format == ImageFormat::Jpeg && !has_jpeg_end_marker(bytes) {
-        return Err(DataError::decode(
-            path,
-            "truncated JPEG (no end-of-image marker)",
-        ));
+    if format == ImageFormat::Jpeg {
+        return Ok((decode_jpeg(path, bytes)?, format));
     }
     let image = image::load_from_memory_with_format(bytes, format)
         .map_err(|e| DataError::decode(path, e))?;
@@ -86,66 +86,60 @@ pub(crate) fn decode_bytes(
     Ok((image, format))
 }
 
-/// In entropy-coded JPEG data a 0xFF byte is always followed by 0x00 or a restart marker, so
-/// 0xFF 0xD9 near the end can only be the end-of-image marker (trailing padding is tolerated).
-fn has_jpeg_end_marker(bytes: &[u8]) -> bool {
-    let tail = &bytes[bytes.len().saturating_sub(256)..];
-    tail.windows(2).any(|w| w == [0xFF, 0xD9])
+/// A JPEG as grey (grey files) or RGB (colour, and CMYK converted as `cv2.imread` does).
+fn decode_jpeg(path: &Path, bytes: &[u8]) -> Result<DynamicImage, DataError> {
+    let mut pixels = Vec::new();
+    let decoded = jpeg::decode_into(path, bytes, &mut pixels, |stored| {
+        Some(match stored {
+            Stored::Grey => Layout::Grey,
+            Stored::Colour => Layout::Rgb,
+            Stored::Cmyk => Layout::Cmyk,
+        })
+    })?;
+    let (header, layout) = decoded.expect("every stored model has a layout");
+    let (width, height) = (header.width as u32, header.height as u32);
+    let mismatch = || DataError::decode(path, "JPEG size does not fit its pixels");
+    Ok(match layout {
+        Layout::Grey => DynamicImage::ImageLuma8(
+            GrayImage::from_raw(width, height, pixels).ok_or_else(mismatch)?,
+        ),
+        Layout::Cmyk | Layout::Rgb => {
+            if layout == Layout::Cmyk {
+                jpeg::cmyk_to_rgb_in_place(&mut pixels);
+            }
+            DynamicImage::ImageRgb8(RgbImage::from_raw(width, height, pixels).ok_or_else(mismatch)?)
+        }
+    })
 }
 
-/// Decodes a colour (YCbCr or RGB) JPEG straight into `out` as RGB8, reusing its allocation:
-/// the loader's hot path. Returns `Ok(None)` for other files (grey, CMYK, not JPEG), which
-/// [`load_rgb8`] handles.
-pub(crate) fn decode_colour_jpeg_into(
+/// Decodes any JPEG (colour, grey, CMYK) straight into `out` as RGB8, reusing its allocation: the
+/// loader's hot path. Returns `Ok(None)` for other formats, which [`rgb8_from_bytes`] handles.
+pub(crate) fn decode_jpeg_rgb_into(
     path: &Path,
     bytes: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<Option<(usize, usize)>, DataError> {
-    use zune_core::colorspace::ColorSpace;
-    use zune_core::options::DecoderOptions;
-    if image::guess_format(bytes).ok() != Some(ImageFormat::Jpeg) {
+    if !jpeg::is_jpeg(bytes) {
         return Ok(None);
     }
-    if !has_jpeg_end_marker(bytes) {
-        return Err(DataError::decode(
-            path,
-            "truncated JPEG (no end-of-image marker)",
-        ));
-    }
-    let options = DecoderOptions::default()
-        .set_max_width(usize::MAX)
-        .set_max_height(usize::MAX)
-        .jpeg_set_out_colorspace(ColorSpace::RGB);
-    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(
-        zune_core::bytestream::ZCursor::new(bytes),
-        options,
-    );
-    decoder
-        .decode_headers()
-        .map_err(|e| DataError::decode(path, format!("{e:?}")))?;
-    if !matches!(
-        decoder.input_colorspace(),
-        Some(ColorSpace::YCbCr | ColorSpace::RGB)
-    ) {
+    jpeg::decode_rgb_into(path, bytes, out).map(Some)
+}
+
+/// Decodes a grey JPEG (how MIT1003 and CAT2000 store saliency maps) straight into `out`, reusing
+/// its allocation. Returns `Ok(None)` for colour JPEGs and other formats, which
+/// [`map_pixels_from_bytes`] handles.
+pub(crate) fn decode_grey_jpeg_into(
+    path: &Path,
+    bytes: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<Option<(usize, usize)>, DataError> {
+    if !jpeg::is_jpeg(bytes) {
         return Ok(None);
     }
-    let (width, height) = decoder
-        .dimensions()
-        .ok_or_else(|| DataError::decode(path, "no dimensions in header"))?;
-    let size = decoder
-        .output_buffer_size()
-        .ok_or_else(|| DataError::decode(path, "no output size"))?;
-    if width == 0 || height == 0 || size != width * height * 3 {
-        return Err(DataError::decode(
-            path,
-            format!("unexpected JPEG geometry {width}x{height}"),
-        ));
-    }
-    out.resize(size, 0);
-    decoder
-        .decode_into(out)
-        .map_err(|e| DataError::decode(path, format!("{e:?}")))?;
-    Ok(Some((width, height)))
+    let decoded = jpeg::decode_into(path, bytes, out, |stored| {
+        (stored == Stored::Grey).then_some(Layout::Grey)
+    })?;
+    Ok(decoded.map(|(header, _)| (header.width, header.height)))
 }
 
 /// Decodes an 8-bit greyscale PNG (how saliency maps are stored) straight into `out`, reusing
@@ -183,18 +177,44 @@ pub(crate) fn decode_grey8_png_into(
     Ok(Some((width, height)))
 }
 
+/// JPEG headers are read from this many leading bytes (more only when EXIF or ICC segments push
+/// the frame header further), so discovering a dataset does not read every image whole.
+const JPEG_HEADER_PREFIX: u64 = 64 * 1024;
+
 /// Reads only the header to learn `(width, height)`.
 pub fn image_size(path: &Path) -> Result<(u32, u32), DataError> {
+    use std::io::Read;
+    let io = |e| DataError::io(path, e);
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut head = Vec::new();
+    (&mut file)
+        .take(JPEG_HEADER_PREFIX)
+        .read_to_end(&mut head)
+        .map_err(io)?;
+    // A `.jpg` that is not JPEG inside goes to libjpeg too, for its "not a JPEG file" message.
+    let named_jpeg = image::guess_format(&head).is_err()
+        && ImageFormat::from_path(path).ok() == Some(ImageFormat::Jpeg);
+    if jpeg::is_jpeg(&head) || named_jpeg {
+        let header = match jpeg::read_header(path, &head) {
+            Ok(header) => header,
+            Err(_) if head.len() as u64 == JPEG_HEADER_PREFIX => {
+                file.read_to_end(&mut head).map_err(io)?;
+                jpeg::read_header(path, &head)?
+            }
+            Err(e) => return Err(e),
+        };
+        return Ok((header.width as u32, header.height as u32));
+    }
     image::ImageReader::open(path)
-        .map_err(|e| DataError::io(path, e))?
+        .map_err(io)?
         .with_guessed_format()
-        .map_err(|e| DataError::io(path, e))?
+        .map_err(io)?
         .into_dimensions()
         .map_err(|e| DataError::decode(path, e))
 }
 
 /// Decodes any supported image to RGB8 (grey is replicated, alpha dropped, 16 bits rounded to 8,
-/// CMYK converted by the JPEG decoder).
+/// CMYK JPEG converted as `cv2.imread` converts it). JPEG pixels equal libjpeg-turbo's (PIL's).
 pub fn load_rgb8(path: &Path) -> Result<RgbImage, DataError> {
     let (image, _) = decode_file(path)?;
     Ok(match image {
@@ -232,11 +252,24 @@ pub enum MapPixels {
 /// Decodes a map without widening 8-bit grey to floats: `(width, height, pixels)`.
 pub fn load_map_pixels(path: &Path) -> Result<(usize, usize, MapPixels), DataError> {
     let (image, _) = decode_file(path)?;
+    Ok(map_pixels(image))
+}
+
+/// [`load_map_pixels`] for a file already in memory.
+pub(crate) fn map_pixels_from_bytes(
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(usize, usize, MapPixels), DataError> {
+    let (image, _) = decode_bytes(path, bytes)?;
+    Ok(map_pixels(image))
+}
+
+fn map_pixels(image: DynamicImage) -> (usize, usize, MapPixels) {
     let (width, height) = (image.width() as usize, image.height() as usize);
-    Ok(match image {
+    match image {
         DynamicImage::ImageLuma8(g) => (width, height, MapPixels::U8(g.into_raw())),
         other => (width, height, MapPixels::F32(grey_f32(other).data)),
-    })
+    }
 }
 
 fn grey_f32(image: DynamicImage) -> MapF32 {

@@ -10,7 +10,12 @@
 //!   [`Dataset::skipped`]. A copy holding only `val/` is fine for scoring; training asks for
 //!   its split with [`Dataset::require`], which names the missing folder.
 //! - **Decoding** ([`load_rgb8`], [`load_map`], [`load_fixations`]): grey, RGBA, CMYK JPEG and
-//!   16-bit PNG to RGB8 / `f32` in `[0, 1]` / binary; truncated JPEGs are refused.
+//!   16-bit PNG to RGB8 / `f32` in `[0, 1]` / binary; truncated JPEGs are refused. JPEG is decoded
+//!   by libjpeg-turbo (the `turbojpeg` crate, built from its bundled sources: needs cmake and
+//!   nasm), the decoder of PIL, OpenCV and MATLAB, with their settings, so images and maps equal
+//!   PIL's decode byte for byte (`tests/jpeg_libjpeg.rs`) and metrics on JPEG ground truth equal
+//!   pysaliency's (`tests/jpeg_metrics.rs`). CMYK becomes RGB as `cv2.imread` does it. Files
+//!   libjpeg only warns about (stray bytes before a marker) decode as in PIL; failures are errors.
 //! - **Resizing** ([`resize_rgb8`], [`resize_map`], [`resize_u8`], [`resize_f32`]): OpenCV
 //!   `INTER_LINEAR` to within one grey level, and the float version used to bring predictions
 //!   back to an image's size.
@@ -19,8 +24,8 @@
 //!   from a per-sample RNG keyed by `(seed, epoch, index)`.
 //! - **Loading** ([`Loader`]): seeded per-epoch shuffle, rayon decode + augment (one job per
 //!   batch, several in flight, handed on in order), a bounded prefetch queue, [`Batch`]es laid
-//!   out NCHW; byte-identical whatever the thread count. Per-thread buffers are reused from
-//!   sample to sample, and the hot loops (RGB resizing, rotation) use SSE2/SSSE3 on x86-64 with
+//!   out NCHW; byte-identical whatever the thread count. Per-thread buffers (and libjpeg-turbo
+//!   decompressors) are reused from sample to sample, and the hot loops (RGB resizing, rotation) use SSE2/SSSE3 on x86-64 with
 //!   results identical to the scalar code.
 //! - **Inference input** ([`prepare_image`]) and **synthetic data** ([`synth::write_synthetic`]).
 //!
@@ -39,6 +44,7 @@ pub mod check;
 pub mod decode;
 pub mod error;
 pub mod ground_truth;
+mod jpeg;
 pub mod layout;
 pub mod loader;
 pub mod mat;

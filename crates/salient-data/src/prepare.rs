@@ -2,8 +2,8 @@
 
 use crate::augment::Frame;
 use crate::decode::{
-    decode_colour_jpeg_into, decode_grey8_png_into, load_map_pixels, load_rgb8, rgb8_from_bytes,
-    MapPixels, RgbImage,
+    decode_grey8_png_into, decode_grey_jpeg_into, decode_jpeg_rgb_into, load_rgb8,
+    map_pixels_from_bytes, rgb8_from_bytes, MapPixels, RgbImage,
 };
 use crate::error::DataError;
 use crate::ground_truth::{fixation_pixels_on, MapSource};
@@ -79,7 +79,8 @@ pub fn load_source(sample: &Sample, with_fixations: bool) -> Result<Source, Data
     load_source_with(sample, with_fixations, &mut DecodeBuffers::default())
 }
 
-/// [`load_source`] reusing `buffers` (colour JPEGs decode straight into them).
+/// [`load_source`] reusing `buffers` (JPEG images, grey PNG and grey JPEG maps decode straight
+/// into them).
 pub fn load_source_with(
     sample: &Sample,
     with_fixations: bool,
@@ -87,7 +88,7 @@ pub fn load_source_with(
 ) -> Result<Source, DataError> {
     read_into(&sample.image, &mut buffers.file)?;
     let mut rgb = std::mem::take(&mut buffers.rgb);
-    let (width, height) = match decode_colour_jpeg_into(&sample.image, &buffers.file, &mut rgb)? {
+    let (width, height) = match decode_jpeg_rgb_into(&sample.image, &buffers.file, &mut rgb)? {
         Some(size) => size,
         None => {
             let image = rgb8_from_bytes(&sample.image, &buffers.file)?;
@@ -100,9 +101,16 @@ pub fn load_source_with(
         MapSource::File(path) => {
             read_into(path, &mut buffers.file)?;
             let mut grey = std::mem::take(&mut buffers.map);
-            let (map_w, map_h, map) = match decode_grey8_png_into(path, &buffers.file, &mut grey)? {
+            let fast = match decode_grey8_png_into(path, &buffers.file, &mut grey)? {
+                Some(size) => Some(size),
+                None => decode_grey_jpeg_into(path, &buffers.file, &mut grey)?,
+            };
+            let (map_w, map_h, map) = match fast {
                 Some((w, h)) => (w, h, MapPixels::U8(grey)),
-                None => load_map_pixels(path)?,
+                None => {
+                    buffers.map = grey;
+                    map_pixels_from_bytes(path, &buffers.file)?
+                }
             };
             check_size(sample, (width, height), path, (map_w, map_h))?;
             map

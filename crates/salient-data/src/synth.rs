@@ -3,10 +3,8 @@
 //! the real datasets make them — the fixation raster blurred with a Gaussian and scaled to a
 //! maximum of 255. Written in the SALICON layout; deterministic in the seed; no downloads.
 
-use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
-use image::codecs::jpeg::JpegEncoder;
 use image::{GrayImage, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -260,7 +258,7 @@ fn scene_rng(seed: u64, split: u64, index: usize) -> ChaCha8Rng {
 }
 
 /// Writes `images/`, `maps/` and `fixations/` (each with `train/` and `val/`) under `out`:
-/// JPEG images (quality 95), PNG maps, binary PNG fixation maps, stems `synth_<split>_<index>`.
+/// JPEG images (libjpeg-turbo, quality 95, 4:2:2 chroma), PNG maps, binary PNG fixation maps, stems `synth_<split>_<index>`.
 pub fn write_synthetic(out: &Path, options: &SynthOptions) -> Result<SynthSummary, DataError> {
     if options.width < 16 || options.height < 16 || options.train == 0 {
         return Err(DataError::Config(format!(
@@ -302,10 +300,16 @@ pub fn write_synthetic(out: &Path, options: &SynthOptions) -> Result<SynthSummar
 }
 
 fn write_jpeg(path: &Path, image: &RgbImage) -> Result<(), DataError> {
-    let file = std::fs::File::create(path).map_err(|e| DataError::io(path, e))?;
-    JpegEncoder::new_with_quality(BufWriter::new(file), 95)
-        .encode_image(image)
-        .map_err(|e| DataError::io(path, std::io::Error::other(e)))
+    let pixels = turbojpeg::Image {
+        pixels: image.as_raw().as_slice(),
+        width: image.width() as usize,
+        pitch: 3 * image.width() as usize,
+        height: image.height() as usize,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    let bytes = turbojpeg::compress(pixels, 95, turbojpeg::Subsamp::Sub2x1)
+        .map_err(|e| DataError::io(path, std::io::Error::other(e)))?;
+    std::fs::write(path, &*bytes).map_err(|e| DataError::io(path, e))
 }
 
 fn write_png(path: &Path, image: &GrayImage) -> Result<(), DataError> {

@@ -98,7 +98,7 @@ fn fixations_are_binary_with_coordinates() {
 fn truncated_jpeg_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("t.jpg");
-    common::picture(64, 48, 9).save(&path).unwrap();
+    common::save_jpeg(&common::picture(64, 48, 9), &path);
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let err = load_rgb8(&path).unwrap_err();

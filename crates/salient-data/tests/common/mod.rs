@@ -40,6 +40,20 @@ pub fn fixations(w: u32, h: u32) -> GrayImage {
     g
 }
 
+/// Writes `image` as a JPEG (libjpeg-turbo, quality 90, 4:2:0): the `image` crate is built
+/// without its JPEG codec.
+pub fn save_jpeg(image: &RgbImage, path: &Path) {
+    let pixels = turbojpeg::Image {
+        pixels: image.as_raw().as_slice(),
+        width: image.width() as usize,
+        pitch: 3 * image.width() as usize,
+        height: image.height() as usize,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    let bytes = turbojpeg::compress(pixels, 90, turbojpeg::Subsamp::Sub2x2).unwrap();
+    std::fs::write(path, &*bytes).unwrap();
+}
+
 pub fn mkdir(path: &Path) -> PathBuf {
     std::fs::create_dir_all(path).unwrap();
     path.to_path_buf()
@@ -56,9 +70,10 @@ pub fn write_triple(
 ) {
     mkdir(image_dir);
     mkdir(map_dir);
-    picture(w, h, stem.len() as u8 * 20)
-        .save(image_dir.join(format!("{stem}.jpg")))
-        .unwrap();
+    save_jpeg(
+        &picture(w, h, stem.len() as u8 * 20),
+        &image_dir.join(format!("{stem}.jpg")),
+    );
     saliency(w, h)
         .save(map_dir.join(format!("{stem}.png")))
         .unwrap();
