@@ -38,14 +38,48 @@ fn pairs(value: &serde_json::Value) -> Vec<(u32, u32)> {
 const W: u32 = 40;
 const H: u32 = 30;
 
-fn image(path: &Path) {
+/// Saves through libjpeg-turbo for `.jpg`/`.jpeg` (the `image` crate is built without JPEG),
+/// else through `image`.
+fn save(image: image::DynamicImage, path: &Path) {
     mkdir(path.parent().unwrap());
-    picture(W, H, 40).save(path).unwrap();
+    let jpeg = matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("jpg" | "jpeg")
+    );
+    if !jpeg {
+        return image.save(path).unwrap();
+    }
+    let (format, pixels) = match &image {
+        image::DynamicImage::ImageLuma8(g) => (turbojpeg::PixelFormat::GRAY, g.as_raw().clone()),
+        other => (turbojpeg::PixelFormat::RGB, other.to_rgb8().into_raw()),
+    };
+    let channels = if format == turbojpeg::PixelFormat::GRAY {
+        1
+    } else {
+        3
+    };
+    let view = turbojpeg::Image {
+        pixels: pixels.as_slice(),
+        width: image.width() as usize,
+        pitch: channels * image.width() as usize,
+        height: image.height() as usize,
+        format,
+    };
+    let subsamp = if channels == 1 {
+        turbojpeg::Subsamp::Gray
+    } else {
+        turbojpeg::Subsamp::Sub2x2
+    };
+    let bytes = turbojpeg::compress(view, 90, subsamp).unwrap();
+    std::fs::write(path, &*bytes).unwrap();
+}
+
+fn image(path: &Path) {
+    save(picture(W, H, 40).into(), path);
 }
 
 fn map(path: &Path) {
-    mkdir(path.parent().unwrap());
-    saliency(W, H).save(path).unwrap();
+    save(saliency(W, H).into(), path);
 }
 
 fn all(root: &Path, split: Split) -> Dataset {
@@ -119,9 +153,10 @@ fn mit1003_as_downloaded_routes_maps_and_points_by_suffix() {
         for (x, y) in [(3, 4), (20, 10), (21, 10)] {
             points.put_pixel(x, y, Luma([255]));
         }
-        points
-            .save(root.join(format!("ALLFIXATIONMAPS/{stem}_fixPts.jpg")))
-            .unwrap();
+        save(
+            points.into(),
+            &root.join(format!("ALLFIXATIONMAPS/{stem}_fixPts.jpg")),
+        );
     }
     std::fs::write(root.join("ALLFIXATIONMAPS/Thumbs.db"), b"x").unwrap();
     let data = all(root, Split::All);

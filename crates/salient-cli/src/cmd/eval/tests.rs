@@ -211,9 +211,17 @@ fn the_report_counts_what_was_left_out() {
     write_dataset(&data, &["a", "b", "c", "d"]);
     std::fs::create_dir_all(&preds).unwrap();
     std::fs::copy(data.join("maps/val/a.png"), preds.join("a.png")).unwrap();
-    image::DynamicImage::ImageLuma8(blob(4.0, 6.0))
-        .save(preds.join("b.jpg"))
-        .unwrap();
+    // A grey JPEG prediction (libjpeg-turbo: the `image` crate has no JPEG codec here).
+    let grey = blob(4.0, 6.0);
+    let view = turbojpeg::Image {
+        pixels: grey.as_raw().as_slice(),
+        width: grey.width() as usize,
+        pitch: grey.width() as usize,
+        height: grey.height() as usize,
+        format: turbojpeg::PixelFormat::GRAY,
+    };
+    let bytes = turbojpeg::compress(view, 95, turbojpeg::Subsamp::Gray).unwrap();
+    std::fs::write(preds.join("b.jpg"), &*bytes).unwrap();
     std::fs::write(preds.join("c.gif"), b"GIF89a").unwrap();
     write_npy(&preds.join("d.npy"), &blob(6.0, 10.0), Some(f32::INFINITY));
     std::fs::copy(data.join("maps/val/a.png"), preds.join("extra.png")).unwrap();
