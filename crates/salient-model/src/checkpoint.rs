@@ -20,6 +20,10 @@ pub const META_FREEZE: &str = "freeze";
 pub const META_ARCHITECTURE: &str = "architecture";
 /// The value of [`META_ARCHITECTURE`] this crate writes.
 pub const ARCHITECTURE: &str = "seed-resnet50-unet";
+/// Metadata key of a training run's optimiser-state file (`salient-train`'s
+/// `last.state.safetensors`, holding the run's position as JSON): such a file is refused where a
+/// model checkpoint is expected, naming the model checkpoint beside it.
+pub const META_TRAIN_STATE: &str = "salient.train_state";
 
 /// A checkpoint's `__metadata__`: a string map with typed accessors for the keys this project uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,7 +112,26 @@ impl WeightsFile {
             bytes,
         };
         file.parse()?; // fail early, naming the file, when it is not safetensors at all
+        file.refuse_optimiser_state()?;
         Ok(file)
+    }
+
+    /// A training run's optimiser state (Adam's moments `m.*`, `v.*` and `step`, with the run's
+    /// position in the metadata) is not a model: say what it is and where the model is, rather
+    /// than "missing tensor". A `*.safetensors` glob over a run's `checkpoints/` picks it up.
+    fn refuse_optimiser_state(&self) -> Result<(), ModelError> {
+        let names = self.names()?;
+        let only_adam_state = names.iter().any(|n| n == "step")
+            && names
+                .iter()
+                .all(|n| n == "step" || n.starts_with("m.") || n.starts_with("v."));
+        if !only_adam_state && self.metadata()?.get(META_TRAIN_STATE).is_none() {
+            return Ok(());
+        }
+        Err(ModelError::OptimiserState {
+            path: self.path.clone(),
+            model: model_beside_state(&self.path).filter(|model| model.is_file()),
+        })
     }
 
     fn parse(&self) -> Result<SafeTensors<'_>, ModelError> {
@@ -184,6 +207,15 @@ impl WeightsFile {
     }
 }
 
+/// The model checkpoint a training run saves beside an optimiser-state file:
+/// `checkpoints/last.state.safetensors` → `checkpoints/last.safetensors`; `None` when the name
+/// does not end in `.state.safetensors`.
+pub(crate) fn model_beside_state(state: &Path) -> Option<PathBuf> {
+    let name = state.file_name()?.to_str()?;
+    let stem = name.strip_suffix(".state.safetensors")?;
+    Some(state.with_file_name(format!("{stem}.safetensors")))
+}
+
 /// Writes `tensors` and `meta` to `path` atomically (see [`crate::atomic`]), so a crash never
 /// leaves a half-written checkpoint.
 pub(crate) fn write_atomic(
@@ -207,4 +239,71 @@ pub(crate) fn write_atomic(
         path: path.to_path_buf(),
         source,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(path: &Path, names: &[&str], meta: Option<(&str, &str)>) {
+        let t = Tensor::zeros(2, DType::F32, &Device::Cpu).unwrap();
+        let info = meta.map(|(k, v)| HashMap::from([(k.to_string(), v.to_string())]));
+        safetensors::serialize_to_file(names.iter().map(|n| (*n, &t)), info, path).unwrap();
+    }
+
+    fn open_error(path: &Path) -> String {
+        match WeightsFile::open(path) {
+            Ok(_) => panic!("{} opened as a model", path.display()),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// An optimiser-state file is named as such wherever a model is loaded, with the model
+    /// checkpoint beside it; a model checkpoint is not mistaken for one.
+    #[test]
+    fn optimiser_state_is_refused_naming_the_model_beside_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = dir.path().join("last.state.safetensors");
+        let model = dir.path().join("last.safetensors");
+        write(
+            &state,
+            &["m.conv1.weight", "v.conv1.weight"],
+            Some((META_TRAIN_STATE, "{}")),
+        );
+        let expected = format!(
+            "{} is the optimiser state of a training run, not a model checkpoint; ",
+            state.display()
+        );
+        let err = open_error(&state);
+        assert_eq!(
+            err,
+            format!(
+                "{expected}its model checkpoint would be {}, which does not exist",
+                model.display()
+            )
+        );
+        write(&model, &["conv1.weight"], None);
+        assert_eq!(
+            open_error(&state),
+            format!("{expected}the model is {}", model.display())
+        );
+        assert!(WeightsFile::open(&model).is_ok());
+        let meta_err = CheckpointMeta::from_file(&state).unwrap_err().to_string();
+        assert!(meta_err.contains("optimiser state"), "{meta_err}");
+
+        // Adam's tensors alone, without the metadata and under another name, are recognised too.
+        let odd = dir.path().join("moments.safetensors");
+        write(&odd, &["step", "m.a", "v.a"], None);
+        assert_eq!(
+            open_error(&odd),
+            format!(
+                "{} is the optimiser state of a training run, not a model checkpoint; load the \
+                 model checkpoint saved with it instead",
+                odd.display()
+            )
+        );
+        // A checkpoint whose tensors merely start with m./v. but has no step is a model file.
+        write(&odd, &["m.a", "v.a"], None);
+        assert!(WeightsFile::open(&odd).is_ok());
+    }
 }

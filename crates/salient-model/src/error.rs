@@ -1,6 +1,6 @@
 //! The one error type of this crate: every failure names the file, tensor or input at fault.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Everything that can go wrong building, running, loading or saving the network.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +48,16 @@ pub enum ModelError {
     /// A checkpoint holds a tensor the network does not have (a different architecture).
     #[error("{path}: unexpected tensor `{name}` (not part of the seed's network)")]
     UnexpectedTensor { path: PathBuf, name: String },
+    /// A training run's optimiser-state file (`last.state.safetensors`) where a model checkpoint
+    /// is expected; `model` is the model checkpoint saved beside it, when it exists.
+    #[error(
+        "{path} is the optimiser state of a training run, not a model checkpoint; {}",
+        model_hint(path, model.as_deref())
+    )]
+    OptimiserState {
+        path: PathBuf,
+        model: Option<PathBuf>,
+    },
     /// A freeze policy name that is not one of the known ones.
     #[error(
         "unknown freeze policy `{0}` (expected none, stem, layer1, layer2, layer3 or backbone)"
@@ -56,4 +66,16 @@ pub enum ModelError {
     /// A configuration value out of range.
     #[error("invalid model configuration: {0}")]
     Config(String),
+}
+
+/// Where the model checkpoint of an optimiser-state file is (or would be).
+fn model_hint(state: &Path, model: Option<&Path>) -> String {
+    match (model, crate::checkpoint::model_beside_state(state)) {
+        (Some(model), _) => format!("the model is {}", model.display()),
+        (None, Some(expected)) => format!(
+            "its model checkpoint would be {}, which does not exist",
+            expected.display()
+        ),
+        (None, None) => "load the model checkpoint saved with it instead".to_string(),
+    }
 }

@@ -51,6 +51,7 @@ mod store;
 pub use backbone::BackboneFeatures;
 pub use checkpoint::{
     CheckpointMeta, ARCHITECTURE, META_ARCHITECTURE, META_FREEZE, META_INPUT_SIZE, META_NORMALIZE,
+    META_TRAIN_STATE,
 };
 pub use config::{Mode, ModelConfig};
 pub use error::ModelError;

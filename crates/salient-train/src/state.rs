@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
 
-/// Metadata key holding [`Position`] as JSON.
-const META_KEY: &str = "salient.train_state";
+/// Metadata key holding [`Position`] as JSON (salient-model refuses a file with it where a model
+/// checkpoint is expected).
+const META_KEY: &str = salient_model::META_TRAIN_STATE;
 /// Format version, bumped when the meaning of the fields changes.
 const FORMAT: u32 = 1;
 
@@ -137,5 +138,31 @@ mod tests {
         std::fs::write(&path, b"garbage").unwrap();
         let e = load_state(&path, &Device::Cpu).unwrap_err();
         assert!(e.to_string().contains("last.state.safetensors"), "{e}");
+    }
+
+    /// The state file given where a model checkpoint is expected (a `*.safetensors` glob picks
+    /// it up) says what it is and names the model checkpoint beside it.
+    #[test]
+    fn state_file_is_refused_as_a_model_naming_the_model() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("last.state.safetensors");
+        let m = Tensor::new(&[1f32, 2.0], &Device::Cpu).unwrap();
+        save_state(&path, &[("m.a".into(), m)], &Position::start(7)).unwrap();
+        let model = dir.path().join("last.safetensors");
+        std::fs::write(&model, b"the model").unwrap();
+        let cfg = salient_model::ModelConfig::default();
+        let err = salient_model::SaliencyNet::load_checkpoint(&path, cfg, &Device::Cpu)
+            .err()
+            .expect("a state file is not a model")
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "{} is the optimiser state of a training run, not a model checkpoint; the model \
+                 is {}",
+                path.display(),
+                model.display()
+            )
+        );
     }
 }

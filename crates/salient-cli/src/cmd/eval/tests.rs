@@ -317,3 +317,40 @@ fn table_rows_give_mean_std_and_count() {
         "kld ↓              n/a       n/a       0  (defined on 0 images; 2 without fixations or negatives)"
     );
 }
+
+/// A run's optimiser-state file given as the model (a `*.safetensors` glob over `checkpoints/`
+/// picks it up) says what it is and names the model beside it, in eval as in inspect.
+#[test]
+fn an_optimiser_state_file_is_not_taken_for_a_model() {
+    use candle_core::{Device, Tensor};
+    use salient_train::state::{save_state, Position};
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, json) = (tmp.path().join("data"), tmp.path().join("s.json"));
+    write_dataset(&data, &["a"]);
+    let checkpoints = tmp.path().join("run/checkpoints");
+    std::fs::create_dir_all(&checkpoints).unwrap();
+    let state = checkpoints.join("last.state.safetensors");
+    let m = Tensor::new(&[1f32, 2.0], &Device::Cpu).unwrap();
+    save_state(&state, &[("m.a".into(), m)], &Position::start(0)).unwrap();
+    let model = checkpoints.join("last.safetensors");
+    std::fs::write(&model, b"a model checkpoint").unwrap();
+    let expected = format!(
+        "{} is the optimiser state of a training run, not a model checkpoint; the model is {}",
+        state.display(),
+        model.display()
+    );
+
+    let mut eval = args(&data, &data, &json);
+    eval.predictions = None;
+    eval.checkpoint = Some(state.clone());
+    let err = format!("{:#}", run(eval).unwrap_err());
+    assert!(err.contains(&expected), "{err}");
+
+    let inspect = crate::cmd::inspect::Args {
+        checkpoint: Some(state),
+        freeze: None,
+    };
+    let err = format!("{:#}", crate::cmd::inspect::run(inspect).unwrap_err());
+    assert!(err.contains(&expected), "{err}");
+}
