@@ -271,13 +271,16 @@ pub(crate) fn fixation_pixels_on(
     }
 }
 
+/// Fixations as continuous coordinates, with their image's `(width, height)`.
+pub type PointsOnImage = (Vec<FixationPoint>, (u32, u32));
+
 /// The sample's fixations as continuous coordinates with its image's `(width, height)`, for
 /// models fitted on coordinates (the centre bias); binary maps give each marked pixel's
 /// top-left corner `(x, y)`, which has the same `floor`.
 pub fn load_fixation_points(
     image: &Path,
     source: Option<&FixationSource>,
-) -> Result<Option<(Vec<FixationPoint>, (u32, u32))>, DataError> {
+) -> Result<Option<PointsOnImage>, DataError> {
     let Some(source) = source else {
         return Ok(None);
     };

@@ -12,7 +12,7 @@ use crate::decode::{image_size, MapF32};
 use crate::error::DataError;
 use crate::ground_truth::{
     load_fixation_pixels, load_fixation_points, load_ground_truth_map, FixationPixels,
-    FixationPoint, FixationSource, MapSigma, MapSource,
+    FixationSource, MapSigma, MapSource, PointsOnImage,
 };
 use crate::readers;
 pub use crate::split::{Split, SplitRule};
@@ -148,9 +148,7 @@ impl Sample {
 
     /// The fixations as continuous coordinates with the image's `(width, height)` (see
     /// [`load_fixation_points`]).
-    pub fn load_fixation_points(
-        &self,
-    ) -> Result<Option<(Vec<FixationPoint>, (u32, u32))>, DataError> {
+    pub fn load_fixation_points(&self) -> Result<Option<PointsOnImage>, DataError> {
         load_fixation_points(&self.image, self.fixations.as_ref())
     }
 }

@@ -12,6 +12,9 @@ use salient_metrics::{
 use crate::error::EvalError;
 use crate::score::{data_error, skip_or_fail};
 
+/// One image's `(width, height, [x, y] points)`.
+pub type ImagePoints = (usize, usize, Vec<[f64; 2]>);
+
 /// Every sample's fixations as `(width, height, [x, y] points)`, in 0-based pixel coordinates of
 /// the image file (coordinate lists exactly; binary maps as their pixels). Samples without
 /// fixations contribute none; unreadable ones are an error, or under `skip_bad` listed.
@@ -19,7 +22,7 @@ pub fn split_fixations(
     samples: &[Sample],
     skip_bad: bool,
     skipped: &mut Vec<SkippedPair>,
-) -> Result<Vec<(usize, usize, Vec<[f64; 2]>)>, EvalError> {
+) -> Result<Vec<ImagePoints>, EvalError> {
     let read: Vec<_> = samples
         .par_iter()
         .map(|sample| {
