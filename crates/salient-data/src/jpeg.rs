@@ -369,6 +369,39 @@ unsafe fn error_string(handle: raw::tjhandle) -> String {
     CStr::from_ptr(message).to_string_lossy().trim().to_string()
 }
 
+/// Encodes 8-bit RGB (`channels` 3) or grey (`channels` 1) pixels, row-major, as a baseline JPEG
+/// with libjpeg-turbo (4:2:2 chroma for colour): how synthetic data and tests write JPEG files,
+/// the `image` crate being built without its JPEG codec.
+pub fn encode(
+    pixels: &[u8],
+    width: u32,
+    height: u32,
+    channels: usize,
+    quality: i32,
+) -> Result<Vec<u8>, String> {
+    let (format, subsamp) = match channels {
+        1 => (turbojpeg::PixelFormat::GRAY, turbojpeg::Subsamp::Gray),
+        3 => (turbojpeg::PixelFormat::RGB, turbojpeg::Subsamp::Sub2x1),
+        other => return Err(format!("cannot encode {other} channels as JPEG (1 or 3)")),
+    };
+    if pixels.len() != width as usize * height as usize * channels {
+        return Err(format!(
+            "{} bytes for a {width}x{height} image of {channels} channel(s)",
+            pixels.len()
+        ));
+    }
+    let image = turbojpeg::Image {
+        pixels,
+        width: width as usize,
+        pitch: channels * width as usize,
+        height: height as usize,
+        format,
+    };
+    turbojpeg::compress(image, quality, subsamp)
+        .map(|bytes| bytes.to_vec())
+        .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

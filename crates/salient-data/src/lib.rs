@@ -44,7 +44,7 @@ pub mod check;
 pub mod decode;
 pub mod error;
 pub mod ground_truth;
-mod jpeg;
+pub mod jpeg;
 pub mod layout;
 pub mod loader;
 pub mod mat;

@@ -300,16 +300,9 @@ pub fn write_synthetic(out: &Path, options: &SynthOptions) -> Result<SynthSummar
 }
 
 fn write_jpeg(path: &Path, image: &RgbImage) -> Result<(), DataError> {
-    let pixels = turbojpeg::Image {
-        pixels: image.as_raw().as_slice(),
-        width: image.width() as usize,
-        pitch: 3 * image.width() as usize,
-        height: image.height() as usize,
-        format: turbojpeg::PixelFormat::RGB,
-    };
-    let bytes = turbojpeg::compress(pixels, 95, turbojpeg::Subsamp::Sub2x1)
+    let bytes = crate::jpeg::encode(image.as_raw(), image.width(), image.height(), 3, 95)
         .map_err(|e| DataError::io(path, std::io::Error::other(e)))?;
-    std::fs::write(path, &*bytes).map_err(|e| DataError::io(path, e))
+    std::fs::write(path, bytes).map_err(|e| DataError::io(path, e))
 }
 
 fn write_png(path: &Path, image: &GrayImage) -> Result<(), DataError> {

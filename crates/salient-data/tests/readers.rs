@@ -49,29 +49,13 @@ fn save(image: image::DynamicImage, path: &Path) {
     if !jpeg {
         return image.save(path).unwrap();
     }
-    let (format, pixels) = match &image {
-        image::DynamicImage::ImageLuma8(g) => (turbojpeg::PixelFormat::GRAY, g.as_raw().clone()),
-        other => (turbojpeg::PixelFormat::RGB, other.to_rgb8().into_raw()),
+    let (pixels, channels) = match &image {
+        image::DynamicImage::ImageLuma8(g) => (g.as_raw().clone(), 1),
+        other => (other.to_rgb8().into_raw(), 3),
     };
-    let channels = if format == turbojpeg::PixelFormat::GRAY {
-        1
-    } else {
-        3
-    };
-    let view = turbojpeg::Image {
-        pixels: pixels.as_slice(),
-        width: image.width() as usize,
-        pitch: channels * image.width() as usize,
-        height: image.height() as usize,
-        format,
-    };
-    let subsamp = if channels == 1 {
-        turbojpeg::Subsamp::Gray
-    } else {
-        turbojpeg::Subsamp::Sub2x2
-    };
-    let bytes = turbojpeg::compress(view, 90, subsamp).unwrap();
-    std::fs::write(path, &*bytes).unwrap();
+    let bytes =
+        salient_data::jpeg::encode(&pixels, image.width(), image.height(), channels, 90).unwrap();
+    std::fs::write(path, bytes).unwrap();
 }
 
 fn image(path: &Path) {

@@ -125,15 +125,8 @@ fn scores_png_jpeg_and_npy_predictions() {
     let (cy, cx) = centre(3);
     // A colour JPEG prediction, written by libjpeg-turbo (the `image` crate has no JPEG codec here).
     let rgb = image::DynamicImage::ImageLuma8(blob(cy, cx)).to_rgb8();
-    let view = turbojpeg::Image {
-        pixels: rgb.as_raw().as_slice(),
-        width: rgb.width() as usize,
-        pitch: 3 * rgb.width() as usize,
-        height: rgb.height() as usize,
-        format: turbojpeg::PixelFormat::RGB,
-    };
-    let bytes = turbojpeg::compress(view, 95, turbojpeg::Subsamp::None).unwrap();
-    std::fs::write(f.preds.join("d.jpg"), &*bytes).unwrap();
+    let bytes = salient_data::jpeg::encode(rgb.as_raw(), rgb.width(), rgb.height(), 3, 95).unwrap();
+    std::fs::write(f.preds.join("d.jpg"), bytes).unwrap();
 
     let mut chunks = Vec::new();
     let outcome = evaluate_split(&f.samples, folder(&f.preds), &EvalConfig::default(), |n| {

@@ -328,26 +328,14 @@ pub(crate) fn mit1003(root: &Path) -> Result<Listing, DataError> {
             skipped.orphans.push(path.clone());
         }
     }
-    let entries = image_index
-        .into_iter()
-        .map(|(stem, image)| {
-            let sample = (|| {
-                let image = image?;
-                let map = lookup(&maps, &stem)?.ok_or_else(|| DataError::MissingMap {
-                    image: image.clone(),
-                    stem: format!("{stem}_fixMap"),
-                    map_dir: gt_dir.clone(),
-                })?;
-                Ok(Sample {
-                    stem: stem.clone(),
-                    image,
-                    map: MapSource::File(map),
-                    fixations: lookup(&points, &stem)?.map(FixationSource::Map),
-                })
-            })();
-            Entry { stem, sample }
-        })
-        .collect();
+    let entries = required_map_entries(
+        image_index,
+        &maps,
+        &gt_dir,
+        "_fixMap",
+        &points,
+        FixationSource::Map,
+    );
     Ok(Listing { entries, skipped })
 }
 
@@ -380,27 +368,47 @@ pub(crate) fn cat2000(root: &Path) -> Result<Listing, DataError> {
         BTreeMap::new()
     };
     let image_index = by_stem(image_files);
-    let entries = image_index
+    let entries = required_map_entries(
+        image_index,
+        &maps,
+        &map_dir,
+        "",
+        &locs,
+        FixationSource::Cat2000Mat,
+    );
+    Ok(Listing { entries, skipped })
+}
+
+/// Entries of layouts whose every image needs a map file (`<stem><map_suffix>.*` in `map_dir`)
+/// and may have a fixation file, wrapped as `fixation_source` (MIT1003, CAT2000).
+fn required_map_entries(
+    images: BTreeMap<String, Result<PathBuf, DataError>>,
+    maps: &BTreeMap<String, Result<PathBuf, DataError>>,
+    map_dir: &Path,
+    map_suffix: &str,
+    fixations: &BTreeMap<String, Result<PathBuf, DataError>>,
+    fixation_source: fn(PathBuf) -> FixationSource,
+) -> Vec<Entry> {
+    images
         .into_iter()
         .map(|(stem, image)| {
             let sample = (|| {
                 let image = image?;
-                let map = lookup(&maps, &stem)?.ok_or_else(|| DataError::MissingMap {
+                let map = lookup(maps, &stem)?.ok_or_else(|| DataError::MissingMap {
                     image: image.clone(),
-                    stem: stem.clone(),
-                    map_dir: map_dir.clone(),
+                    stem: format!("{stem}{map_suffix}"),
+                    map_dir: map_dir.to_path_buf(),
                 })?;
                 Ok(Sample {
                     stem: stem.clone(),
                     image,
                     map: MapSource::File(map),
-                    fixations: lookup(&locs, &stem)?.map(FixationSource::Cat2000Mat),
+                    fixations: lookup(fixations, &stem)?.map(fixation_source),
                 })
             })();
             Entry { stem, sample }
         })
-        .collect();
-    Ok(Listing { entries, skipped })
+        .collect()
 }
 
 /// Images under `stimuli/` paired with coordinate lists keyed by their file name relative to

@@ -43,15 +43,9 @@ pub fn fixations(w: u32, h: u32) -> GrayImage {
 /// Writes `image` as a JPEG (libjpeg-turbo, quality 90, 4:2:0): the `image` crate is built
 /// without its JPEG codec.
 pub fn save_jpeg(image: &RgbImage, path: &Path) {
-    let pixels = turbojpeg::Image {
-        pixels: image.as_raw().as_slice(),
-        width: image.width() as usize,
-        pitch: 3 * image.width() as usize,
-        height: image.height() as usize,
-        format: turbojpeg::PixelFormat::RGB,
-    };
-    let bytes = turbojpeg::compress(pixels, 90, turbojpeg::Subsamp::Sub2x2).unwrap();
-    std::fs::write(path, &*bytes).unwrap();
+    let bytes =
+        salient_data::jpeg::encode(image.as_raw(), image.width(), image.height(), 3, 90).unwrap();
+    std::fs::write(path, bytes).unwrap();
 }
 
 pub fn mkdir(path: &Path) -> PathBuf {

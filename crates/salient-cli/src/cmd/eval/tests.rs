@@ -213,15 +213,9 @@ fn the_report_counts_what_was_left_out() {
     std::fs::copy(data.join("maps/val/a.png"), preds.join("a.png")).unwrap();
     // A grey JPEG prediction (libjpeg-turbo: the `image` crate has no JPEG codec here).
     let grey = blob(4.0, 6.0);
-    let view = turbojpeg::Image {
-        pixels: grey.as_raw().as_slice(),
-        width: grey.width() as usize,
-        pitch: grey.width() as usize,
-        height: grey.height() as usize,
-        format: turbojpeg::PixelFormat::GRAY,
-    };
-    let bytes = turbojpeg::compress(view, 95, turbojpeg::Subsamp::Gray).unwrap();
-    std::fs::write(preds.join("b.jpg"), &*bytes).unwrap();
+    let bytes =
+        salient_data::jpeg::encode(grey.as_raw(), grey.width(), grey.height(), 1, 95).unwrap();
+    std::fs::write(preds.join("b.jpg"), bytes).unwrap();
     std::fs::write(preds.join("c.gif"), b"GIF89a").unwrap();
     write_npy(&preds.join("d.npy"), &blob(6.0, 10.0), Some(f32::INFINITY));
     std::fs::copy(data.join("maps/val/a.png"), preds.join("extra.png")).unwrap();
