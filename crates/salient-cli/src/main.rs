@@ -27,6 +27,8 @@ enum Command {
     Predict(cmd::predict::Args),
     /// Print parameter counts and checkpoint metadata.
     Inspect(cmd::inspect::Args),
+    /// Serve the model over HTTP: POST /v1/predict, a web page at /, /metrics.
+    Serve(Box<cmd::serve::Args>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -37,5 +39,6 @@ fn main() -> anyhow::Result<()> {
         Command::Eval(args) => cmd::eval::run(args),
         Command::Predict(args) => cmd::predict::run(args),
         Command::Inspect(args) => cmd::inspect::run(args),
+        Command::Serve(args) => cmd::serve::run(*args),
     }
 }

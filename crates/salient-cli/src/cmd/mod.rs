@@ -3,4 +3,5 @@
 pub mod eval;
 pub mod inspect;
 pub mod predict;
+pub mod serve;
 pub mod train;
