@@ -184,6 +184,11 @@ fn formats_bad_input_fuzz_and_metrics() {
         "body_too_large",
     );
     assert!(message.contains("1048576 bytes"), "{message}");
+    // A client that sends its whole body before reading (as Python's urllib does) gets the 413
+    // too, not a reset connection.
+    let answer = send_then_read(&server, &vec![7u8; 3 << 20]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("body_too_large"), "{answer}");
     // Width 0 in the header of a BMP.
     let mut bmp = encode(&image, ImageFormat::Bmp);
     bmp[18..22].copy_from_slice(&0i32.to_le_bytes());
@@ -293,6 +298,27 @@ fn formats_bad_input_fuzz_and_metrics() {
         text.contains("# TYPE salient_http_request_duration_seconds histogram"),
         "{text}"
     );
+}
+
+/// Writes a whole `POST /v1/predict` with `body` on a plain socket, then reads the answer.
+fn send_then_read(server: &Server, body: &[u8]) -> String {
+    use std::io::{Read, Write};
+    let mut socket = std::net::TcpStream::connect(server.addr).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    write!(
+        socket,
+        "POST /v1/predict HTTP/1.1\r\nHost: test\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    socket
+        .write_all(body)
+        .expect("the server reads the whole body");
+    let mut answer = String::new();
+    socket.read_to_string(&mut answer).unwrap();
+    answer
 }
 
 /// A copy of a PNG whose header claims `width × height` (CRC recomputed).

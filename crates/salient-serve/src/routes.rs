@@ -10,6 +10,7 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
+use http_body_util::BodyExt;
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -183,15 +184,7 @@ async fn read_image_bytes(request: Request, state: &AppState) -> Result<Bytes, A
                 .starts_with("multipart/form-data")
         });
     if !is_multipart {
-        return Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::body_too_large(limit)
-                } else {
-                    ApiError::bad_request("bad_body", rejection.body_text())
-                }
-            });
+        return read_raw_body(request, limit).await;
     }
     let mut form = Multipart::from_request(request, state)
         .await
@@ -213,3 +206,49 @@ async fn read_image_bytes(request: Request, state: &AppState) -> Result<Bytes, A
         "the multipart form has no field named `image` and no file field",
     ))
 }
+
+/// The whole body, at most `limit` bytes (beyond: `413`).
+///
+/// Past the limit the rest of the body is still read and thrown away, up to [`DRAIN_FACTOR`] ×
+/// `limit`, before answering: clients that send their whole body before reading the answer
+/// (Python's `urllib` and `requests`, for one) would otherwise see the connection reset instead
+/// of the `413`. Memory stays at `limit`.
+async fn read_raw_body(request: Request, limit: usize) -> Result<Bytes, ApiError> {
+    let drain_cap = limit.saturating_mul(DRAIN_FACTOR);
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > drain_cap as u64) {
+        // Too large to be worth reading even to throw away.
+        return Err(ApiError::body_too_large(limit));
+    }
+    let mut body = request.into_body();
+    let mut kept = Vec::with_capacity(declared.map_or(0, |n| n.min(limit as u64) as usize));
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::bad_request("bad_body", format!("reading the body: {e}")))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        seen = seen.saturating_add(data.len());
+        if seen <= limit {
+            kept.extend_from_slice(&data);
+        } else {
+            kept = Vec::new();
+            if seen > drain_cap {
+                break;
+            }
+        }
+    }
+    if seen > limit {
+        return Err(ApiError::body_too_large(limit));
+    }
+    Ok(Bytes::from(kept))
+}
+
+/// How much of an over-limit body is read and discarded before answering `413`, as a multiple
+/// of the limit.
+const DRAIN_FACTOR: usize = 4;
