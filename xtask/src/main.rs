@@ -3,6 +3,7 @@
 mod bench_data;
 mod bench_kernels;
 mod bench_model;
+mod bench_serve;
 mod fetch_weights;
 mod synth_data;
 
@@ -21,7 +22,7 @@ enum Command {
     FetchWeights(fetch_weights::Args),
     /// Write a deterministic synthetic dataset in the SALICON layout.
     SynthData(synth_data::Args),
-    /// Benchmarks: `bench model`, `bench data` and `bench kernels`.
+    /// Benchmarks: `bench model`, `bench data`, `bench kernels` and `bench serve`.
     #[command(subcommand)]
     Bench(Bench),
 }
@@ -34,6 +35,9 @@ enum Bench {
     Data(bench_data::Args),
     /// Convolution and pooling kernels, candle's against ours, on the model's layer shapes.
     Kernels(bench_kernels::Args),
+    /// `salient serve` under load on loopback: throughput and p50/p99 latency per client count,
+    /// with and without batching.
+    Serve(bench_serve::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,5 +49,6 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(Bench::Model(args)) => bench_model::run(args),
         Command::Bench(Bench::Data(args)) => bench_data::run(args),
         Command::Bench(Bench::Kernels(args)) => bench_kernels::run(args),
+        Command::Bench(Bench::Serve(args)) => bench_serve::run(args),
     }
 }
