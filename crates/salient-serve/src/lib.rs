@@ -19,7 +19,7 @@
 //! free: `503` with `Retry-After`), then reads at most [`ServeConfig::max_body_bytes`] (`413`
 //! beyond), reads the image header only and refuses zero-sized images and images over
 //! [`ServeConfig::max_pixels`] before any pixel is decoded (`422`), decodes, and waits for a model
-//! worker. So memory is bounded by `max_queue × (max_body + 11 · max_pixels)` bytes (RGB image,
+//! worker. So memory is bounded by about `max_queue × (max_body + 16 · max_pixels)` bytes (RGB image,
 //! f32 map, encoded answer) plus the model's own.
 //!
 //! **Batching** ([`batcher`]): [`ServeConfig::workers`] threads each take the first waiting image,
