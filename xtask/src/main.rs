@@ -3,6 +3,7 @@
 mod bench_data;
 mod bench_kernels;
 mod bench_model;
+mod bench_serve;
 mod fetch_weights;
 
 use clap::{Parser, Subcommand};
@@ -18,7 +19,7 @@ struct Cli {
 enum Command {
     /// Download the pretrained ResNet50 backbone from the Hugging Face hub, verified.
     FetchWeights(fetch_weights::Args),
-    /// Benchmarks: `bench model`, `bench data` and `bench kernels`.
+    /// Benchmarks: `bench model`, `bench data`, `bench kernels` and `bench serve`.
     #[command(subcommand)]
     Bench(Bench),
 }
@@ -31,6 +32,9 @@ enum Bench {
     Data(bench_data::Args),
     /// Convolution and pooling kernels, candle's against ours, on the model's layer shapes.
     Kernels(bench_kernels::Args),
+    /// `salient serve` under load on loopback: throughput and p50/p99 latency per client count,
+    /// with and without batching.
+    Serve(bench_serve::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,5 +45,6 @@ fn main() -> anyhow::Result<()> {
         Command::Bench(Bench::Model(args)) => bench_model::run(args),
         Command::Bench(Bench::Data(args)) => bench_data::run(args),
         Command::Bench(Bench::Kernels(args)) => bench_kernels::run(args),
+        Command::Bench(Bench::Serve(args)) => bench_serve::run(args),
     }
 }

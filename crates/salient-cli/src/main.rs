@@ -32,6 +32,8 @@ enum Command {
     /// Dataset commands: check a dataset, write split lists, make a synthetic one.
     #[command(subcommand)]
     Data(cmd::data::Command),
+    /// Serve the model over HTTP: POST /v1/predict, a web page at /, /metrics.
+    Serve(Box<cmd::serve::Args>),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,5 +46,6 @@ fn main() -> anyhow::Result<()> {
         Command::Inspect(args) => cmd::inspect::run(args),
         Command::Data(command) => cmd::data::run(command),
         Command::Baseline(args) => cmd::baseline::run(args),
+        Command::Serve(args) => cmd::serve::run(*args),
     }
 }

@@ -36,6 +36,42 @@ impl ModelArgs {
         if self.batch_size == 0 {
             bail!("--batch-size must be at least 1");
         }
+        LoadArgs {
+            size: self.size,
+            normalize: self.normalize,
+            device: self.device,
+            precision: self.precision,
+        }
+        .load(checkpoint)
+    }
+}
+
+/// How to run a checkpoint, for commands that batch by their own rules (`serve`): the options of
+/// [`ModelArgs`] without `--batch-size`.
+#[derive(clap::Args)]
+pub struct LoadArgs {
+    /// Network input size HxW (default: from the checkpoint's metadata).
+    #[arg(long, value_name = "HxW")]
+    pub size: Option<InputSize>,
+    /// imagenet or unit (default: from the checkpoint's metadata).
+    #[arg(long)]
+    pub normalize: Option<Normalize>,
+    /// cpu, cuda, cuda:N or auto.
+    #[arg(long, default_value = "auto")]
+    pub device: DeviceSpec,
+    /// Convolution precision: f32 (any device), bf16 or f16 (CUDA only).
+    #[arg(long, default_value = "f32")]
+    pub precision: Precision,
+}
+
+impl LoadArgs {
+    /// See [`ModelArgs::load`].
+    pub fn load(&self, checkpoint: &Path) -> anyhow::Result<Predictor> {
+        Ok(self.load_on(checkpoint)?.0)
+    }
+
+    /// [`LoadArgs::load`], also giving the device as logs name it (`cpu`, `cuda:0`).
+    pub fn load_on(&self, checkpoint: &Path) -> anyhow::Result<(Predictor, String)> {
         let device = self.device.open()?;
         self.precision.check_device(&device)?;
         let overrides = Overrides {
@@ -60,7 +96,7 @@ impl ModelArgs {
                 predictor.normalize()
             );
         }
-        Ok(predictor)
+        Ok((predictor, describe(&device)))
     }
 }
 

@@ -224,7 +224,7 @@ pub fn load_rgb8(path: &Path) -> Result<RgbImage, DataError> {
 }
 
 /// Decodes any supported image file already in memory to RGB8 (see [`load_rgb8`]).
-pub(crate) fn rgb8_from_bytes(path: &Path, bytes: &[u8]) -> Result<RgbImage, DataError> {
+pub fn rgb8_from_bytes(path: &Path, bytes: &[u8]) -> Result<RgbImage, DataError> {
     let (image, _) = decode_bytes(path, bytes)?;
     Ok(match image {
         DynamicImage::ImageRgb8(rgb) => rgb,

@@ -24,7 +24,7 @@ use crate::error::DataError;
 
 /// The colour model a JPEG file stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Stored {
+pub enum Stored {
     /// One channel.
     Grey,
     /// YCbCr or RGB: decodes to RGB.
@@ -35,7 +35,7 @@ pub(crate) enum Stored {
 
 /// What a JPEG header says: size in pixels and stored colour model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Header {
+pub struct Header {
     pub width: usize,
     pub height: usize,
     pub stored: Stored,
@@ -105,7 +105,7 @@ fn refuse_incomplete(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
 
 /// Reads the header of an in-memory JPEG with a fresh decompressor (a reused one could report the
 /// previous file's size for a datastream that holds tables but no image).
-pub(crate) fn read_header(path: &Path, bytes: &[u8]) -> Result<Header, DataError> {
+pub fn read_header(path: &Path, bytes: &[u8]) -> Result<Header, DataError> {
     let fail = |reason: String| DataError::decode(path, reason);
     Decompressor::new()
         .map_err(fail)?

@@ -1,38 +1,59 @@
-//! `salient predict`: Predict saliency maps (and overlays) for an image or a folder.
+//! `salient predict`: saliency maps (and overlays) for an image, a folder or a list of images,
+//! optionally one shard of them.
 //!
-//! Maps are written at each image's original resolution: `<stem>.png` (8-bit, `round(255·map)`) or
-//! `<stem>.npy` (float32, `H×W`, values in `[0,1]`); `--overlay` adds `<stem>_overlay.png` (JET,
-//! 0.7/0.3 as the seed); `--gt DIR` adds `<stem>_triptych.png` = `[image | GT overlay | prediction
-//! overlay]`, the ground truth found in DIR by file stem.
+//! Maps are written at each image's original resolution, under `--out` at the input's path
+//! relative to its root (a folder input: the folder; a list: `--root`, default the deepest folder
+//! holding every entry), extension replaced: `a/cat.jpg` → `a/cat.png` (8-bit, `round(255·map)`)
+//! or `a/cat.npy` (float32, `H×W`, values in `[0,1]`); `--overlay` adds `a/cat_overlay.png` (JET,
+//! 0.7/0.3 as the seed); `--gt DIR` adds `a/cat_triptych.png` = `[image | GT overlay |
+//! prediction overlay]`, the ground truth found at `DIR/a/cat.*` or `DIR/cat.*`. Inputs that
+//! differ only by extension (`a/cat.jpg`, `a/cat.png`) keep it (`a/cat.jpg.png`).
+//!
+//! At scale: `--shard I/N` (or a Slurm array / Kubernetes Indexed Job index) takes every N-th
+//! input of the sorted list; writes are atomic; `--skip-existing` resumes; each shard writes a
+//! JSON-lines manifest and a summary. An unreadable input is recorded and skipped (`--strict`:
+//! stop at the first).
 
+mod inputs;
+mod manifest;
+mod outputs;
+mod shard;
+
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
-use image::{GrayImage, RgbImage};
+use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
-use salient_data::{load_map, load_rgb8, resize_map, MapF32};
-use salient_train::overlay::{map_to_u8, overlay, side_by_side};
+use rayon::prelude::*;
+use salient_data::load_rgb8;
 
 use crate::model_args::ModelArgs;
-
-/// Image extensions read from folders.
-const IMAGE_EXTENSIONS: &[&str] = &["jpg", "jpeg", "png", "bmp", "tif", "tiff", "webp"];
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum MapFormat {
-    Png,
-    Npy,
-}
+use inputs::Input;
+use manifest::{Manifest, Status};
+pub use outputs::MapFormat;
+use outputs::OutputSpec;
+use shard::{ProcessEnv, Shard};
 
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("inputs").required(true).args(["input", "input_list"])))]
 pub struct Args {
     /// Model checkpoint (.safetensors, seed naming).
     #[arg(long)]
     pub checkpoint: PathBuf,
-    /// An image, or a folder of images.
+    /// An image, or a folder of images (sub-folders included).
     #[arg(long)]
-    pub input: PathBuf,
-    /// Output folder (created).
+    pub input: Option<PathBuf>,
+    /// A text file of image paths, one per line (relative ones from the file's folder; blank
+    /// lines and `#` comments skipped).
+    #[arg(long, value_name = "FILE")]
+    pub input_list: Option<PathBuf>,
+    /// With --input-list: the folder output paths are relative to (default: the deepest folder
+    /// holding every listed image).
+    #[arg(long, value_name = "DIR", requires = "input_list")]
+    pub root: Option<PathBuf>,
+    /// Output folder (created); outputs mirror the inputs' relative paths.
     #[arg(long)]
     pub out: PathBuf,
     /// Map file format.
@@ -41,44 +62,115 @@ pub struct Args {
     /// Also write the JET heatmap blended over the image.
     #[arg(long)]
     pub overlay: bool,
-    /// Folder of ground-truth maps (same stems): also write [image | GT | prediction] triptychs.
+    /// Folder of ground-truth maps (same relative paths or stems): also write [image | GT |
+    /// prediction] triptychs.
     #[arg(long, value_name = "DIR")]
     pub gt: Option<PathBuf>,
+    /// Predict only shard I of N (input k of the sorted list belongs to shard k mod N). Default:
+    /// from SLURM_ARRAY_TASK_ID/SLURM_ARRAY_TASK_COUNT or JOB_COMPLETION_INDEX/--shards, else all.
+    #[arg(long, value_name = "I/N")]
+    pub shard: Option<Shard>,
+    /// Number of shards when the index comes from the scheduler (JOB_COMPLETION_INDEX, or to
+    /// override SLURM_ARRAY_TASK_COUNT).
+    #[arg(long, value_name = "N", conflicts_with = "shard")]
+    pub shards: Option<usize>,
+    /// Skip inputs whose outputs all exist (resume a killed run; writes are atomic, so an
+    /// existing file is whole).
+    #[arg(long)]
+    pub skip_existing: bool,
+    /// Stop at the first input that cannot be read or written (default: record it in the
+    /// manifest and go on).
+    #[arg(long)]
+    pub strict: bool,
+    /// Manifest path (default: OUT/manifest.shard-I-of-N.jsonl; the summary goes beside it as
+    /// .summary.json).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
     #[command(flatten)]
     pub model: ModelArgs,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let inputs = list_inputs(&args.input)?;
+    let started = Instant::now();
+    let (all, single_file) = match (&args.input, &args.input_list) {
+        (Some(input), _) => (inputs::from_path(input)?, input.is_file()),
+        (None, Some(list)) => (inputs::from_list(list, args.root.as_deref())?, false),
+        (None, None) => bail!("give --input or --input-list"),
+    };
+    // One named file that cannot be read is the whole job failing.
+    let strict = args.strict || single_file;
+    let (shard, source) = shard::resolve(args.shard, args.shards, &ProcessEnv)?;
+    let mine: Vec<&Input> = all
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| shard.owns(*k))
+        .map(|(_, input)| input)
+        .collect();
+    if shard.count > 1 {
+        eprintln!(
+            "shard {shard} ({source}): {} of {} inputs",
+            mine.len(),
+            all.len()
+        );
+    }
     let predictor = args.model.load(&args.checkpoint)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
-
-    let bar = if inputs.len() > 1 {
-        let bar = ProgressBar::new(inputs.len() as u64);
-        bar.set_style(
-            ProgressStyle::with_template("[{bar:30}] {pos}/{len} images  {per_sec}  ETA {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        Some(bar)
-    } else {
-        None
+    let spec = OutputSpec {
+        out: args.out.clone(),
+        format: args.format,
+        overlay: args.overlay,
+        gt: args.gt.clone(),
+        partial_prefix: format!(".salient-partial-{}-", shard.file_tag()),
     };
-    let mut failures: Vec<String> = Vec::new();
-    for chunk in inputs.chunks(args.model.batch_size) {
-        let mut images = Vec::new();
-        for path in chunk {
-            match load_rgb8(path) {
-                Ok(img) => images.push((path, img)),
-                Err(e) => failures.push(e.to_string()),
+    let planned: Vec<_> = mine.iter().map(|input| spec.plan(input)).collect();
+    let dirs: BTreeSet<&Path> = planned
+        .iter()
+        .flat_map(|p| p.all().filter_map(Path::parent))
+        .collect();
+    let removed = spec.remove_partials(dirs);
+    if removed > 0 {
+        eprintln!("removed {removed} partial file(s) a killed run of shard {shard} left");
+    }
+    let manifest_path = args.manifest.clone().unwrap_or_else(|| {
+        args.out
+            .join(format!("manifest.{}.jsonl", shard.file_tag()))
+    });
+    let mut manifest = Manifest::create(&manifest_path, shard, all.len(), mine.len())?;
+
+    let bar = progress_bar(mine.len());
+    let work: Vec<_> = mine.iter().copied().zip(&planned).collect();
+    for chunk in work.chunks(args.model.batch_size) {
+        let mut todo = Vec::with_capacity(chunk.len());
+        for &(input, planned) in chunk {
+            if args.skip_existing && planned.complete() {
+                manifest.record(&input.path, &planned.map, Status::Skipped, None)?;
+            } else {
+                todo.push((input, planned));
             }
         }
-        let refs: Vec<&RgbImage> = images.iter().map(|(_, i)| i).collect();
+        let decoded: Vec<_> = todo
+            .par_iter()
+            .map(|(input, _)| load_rgb8(&input.path))
+            .collect();
+        let mut images: Vec<(&Input, &outputs::Planned, RgbImage)> = Vec::new();
+        for ((input, planned), image) in todo.iter().zip(decoded) {
+            match image {
+                Ok(image) => images.push((input, planned, image)),
+                Err(e) => fail(&mut manifest, input, planned, &e.to_string(), strict)?,
+            }
+        }
+        let refs: Vec<&RgbImage> = images.iter().map(|(_, _, image)| image).collect();
         let maps = predictor.predict_batch(&refs)?;
-        for ((path, image), map) in images.iter().zip(maps) {
-            if let Err(e) = write_outputs(&args, path, image, &map) {
-                failures.push(format!("{}: {e:#}", path.display()));
+        let written: Vec<_> = images
+            .par_iter()
+            .zip(maps)
+            .map(|((input, planned, image), map)| spec.write(input, planned, image, &map))
+            .collect();
+        for ((input, planned, _), result) in images.iter().zip(written) {
+            match result {
+                Ok(()) => manifest.record(&input.path, &planned.map, Status::Written, None)?,
+                Err(e) => fail(&mut manifest, input, planned, &format!("{e:#}"), strict)?,
             }
         }
         if let Some(bar) = &bar {
@@ -88,111 +180,49 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    let done = inputs.len() - failures.len();
-    eprintln!("wrote {done} prediction(s) to {}", args.out.display());
-    if !failures.is_empty() {
-        for f in failures.iter().take(10) {
-            eprintln!("failed: {f}");
-        }
-        bail!("{} of {} image(s) failed", failures.len(), inputs.len());
-    }
-    Ok(())
-}
-
-/// One image, or every image of a folder (sorted, not recursive).
-fn list_inputs(input: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    if input.is_file() {
-        return Ok(vec![input.to_path_buf()]);
-    }
-    if !input.is_dir() {
-        bail!("--input {}: no such file or folder", input.display());
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(input)
-        .with_context(|| format!("reading {}", input.display()))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && has_image_extension(p))
-        .collect();
-    files.sort();
-    if files.is_empty() {
-        bail!(
-            "--input {}: no images ({}) in the folder",
-            input.display(),
-            IMAGE_EXTENSIONS.join(", ")
+    let summary_path = manifest_path.with_extension("summary.json");
+    let summary = manifest.finish(&summary_path, started.elapsed().as_secs_f64())?;
+    eprintln!(
+        "shard {shard}: {} input(s): {} written, {} skipped (already there), {} failed, in {:.1} s; manifest {}",
+        summary.inputs,
+        summary.written,
+        summary.skipped,
+        summary.failed,
+        summary.seconds,
+        manifest_path.display()
+    );
+    if summary.failed > 0 {
+        eprintln!(
+            "warning: {} input(s) failed and were skipped; their errors are in the manifest",
+            summary.failed
         );
     }
-    Ok(files)
+    Ok(())
 }
 
-fn has_image_extension(path: &Path) -> bool {
-    path.extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-}
-
-fn stem(path: &Path) -> String {
-    path.file_stem()
-        .unwrap_or_default()
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn gray(map: &MapF32) -> GrayImage {
-    GrayImage::from_raw(map.width as u32, map.height as u32, map_to_u8(&map.data))
-        .expect("buffer sized for the map")
-}
-
-fn write_outputs(args: &Args, path: &Path, image: &RgbImage, map: &MapF32) -> anyhow::Result<()> {
-    let stem = stem(path);
-    match args.format {
-        MapFormat::Png => {
-            let bytes: Vec<u8> = map
-                .data
-                .iter()
-                .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
-                .collect();
-            let out = args.out.join(format!("{stem}.png"));
-            GrayImage::from_raw(map.width as u32, map.height as u32, bytes)
-                .expect("buffer sized for the map")
-                .save(&out)
-                .with_context(|| format!("writing {}", out.display()))?;
-        }
-        MapFormat::Npy => {
-            let out = args.out.join(format!("{stem}.npy"));
-            std::fs::File::create(&out)
-                .map(std::io::BufWriter::new)
-                .and_then(|file| salient_eval::npy::write_map(file, map))
-                .with_context(|| format!("writing {}", out.display()))?;
-        }
-    }
-    let pred_overlay = overlay(image, &gray(map));
-    if args.overlay {
-        let out = args.out.join(format!("{stem}_overlay.png"));
-        pred_overlay
-            .save(&out)
-            .with_context(|| format!("writing {}", out.display()))?;
-    }
-    if let Some(gt_dir) = &args.gt {
-        let gt_path = find_by_stem(gt_dir, &stem)?;
-        let mut gt = load_map(&gt_path)?;
-        if (gt.width, gt.height) != (map.width, map.height) {
-            gt = resize_map(&gt, map.width, map.height);
-        }
-        let gt_overlay = overlay(image, &gray(&gt));
-        let out = args.out.join(format!("{stem}_triptych.png"));
-        side_by_side(&[image, &gt_overlay, &pred_overlay])
-            .save(&out)
-            .with_context(|| format!("writing {}", out.display()))?;
+/// Records a failed input; with `strict`, stops the run.
+fn fail(
+    manifest: &mut Manifest,
+    input: &Input,
+    planned: &outputs::Planned,
+    error: &str,
+    strict: bool,
+) -> anyhow::Result<()> {
+    manifest.record(&input.path, &planned.map, Status::Failed, Some(error))?;
+    if strict {
+        bail!("{error}");
     }
     Ok(())
 }
 
-/// The ground-truth map for `stem` in `dir` (any image extension).
-fn find_by_stem(dir: &Path, stem: &str) -> anyhow::Result<PathBuf> {
-    for ext in IMAGE_EXTENSIONS {
-        let candidate = dir.join(format!("{stem}.{ext}"));
-        if candidate.is_file() {
-            return Ok(candidate);
-        }
-    }
-    bail!("no ground-truth map {stem}.* in {}", dir.display())
+fn progress_bar(len: usize) -> Option<ProgressBar> {
+    (len > 1).then(|| {
+        let bar = ProgressBar::new(len as u64);
+        bar.set_style(
+            ProgressStyle::with_template("[{bar:30}] {pos}/{len} images  {per_sec}  ETA {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar
+    })
 }
