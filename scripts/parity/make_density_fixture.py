@@ -6,7 +6,7 @@ Pinned reference environment (the one the committed fixture was made with):
     python 3.11.7, torch==2.15.0 (run on CPU), safetensors==0.8.0, numpy==2.4.6, scipy==1.17.1
 Rerun (from the repository root) with the project's reference venv:
     ~/.torch-ref/bin/python scripts/parity/make_density_fixture.py
-        -> rewrites crates/salient-model/tests/fixtures/density_reference.st (~450 KB) and prints
+        -> rewrites crates/salient-model/tests/fixtures/density_reference.st (~510 KB) and prints
            the checks below
 No RNG is used anywhere: every input is a formula, so reruns give identical tensors and metadata
 (the header's key order may differ between runs: safetensors writes the metadata map unordered).
