@@ -345,11 +345,7 @@ pub fn fixation_density_map(
     if pixels.is_empty() || width == 0 || height == 0 {
         return out;
     }
-    let sigma = sigma.max(1e-6);
-    let radius = (MAP_TRUNCATE * sigma + 0.5) as isize;
-    let kernel: Vec<f64> = (-radius..=radius)
-        .map(|d| (-0.5 * (d * d) as f64 / (sigma * sigma)).exp())
-        .collect();
+    let (radius, kernel) = map_kernel(sigma);
     let mut acc = vec![0f64; width * height];
     for &(px, py) in pixels {
         let (px, py) = (px as isize, py as isize);
@@ -372,9 +368,76 @@ pub fn fixation_density_map(
     out
 }
 
+/// The empirical-map kernel: its radius `⌊3.5σ + ½⌋` and the unnormalised Gaussian weights
+/// `exp(−d² / 2σ²)` for `d = −radius..=radius`.
+fn map_kernel(sigma: f64) -> (isize, Vec<f64>) {
+    let sigma = sigma.max(1e-6);
+    let radius = (MAP_TRUNCATE * sigma + 0.5) as isize;
+    let kernel = (-radius..=radius)
+        .map(|d| (-0.5 * (d * d) as f64 / (sigma * sigma)).exp())
+        .collect();
+    (radius, kernel)
+}
+
+/// `map` blurred with the empirical-map kernel of [`fixation_density_map`] (Gaussian of `sigma`
+/// pixels, zero outside the image, cut at [`MAP_TRUNCATE`]σ, weights normalised to sum 1 per
+/// axis): scipy `gaussian_filter(map, sigma, mode='constant', truncate=3.5)`. Used to turn a
+/// predicted fixation density into the map that CC, KLD and SIM score best (Kümmerer et al.,
+/// ECCV 2018).
+pub fn blur_like_empirical_maps(map: &MapF32, sigma: f64) -> MapF32 {
+    let (w, h) = (map.width, map.height);
+    let (radius, mut kernel) = map_kernel(sigma);
+    let total: f64 = kernel.iter().sum();
+    kernel.iter_mut().for_each(|k| *k /= total);
+    let along = |get: &dyn Fn(isize) -> f64, len: usize, at: usize| -> f64 {
+        let at = at as isize;
+        let (lo, hi) = ((at - radius).max(0), (at + radius).min(len as isize - 1));
+        (lo..=hi)
+            .map(|i| kernel[(i - at + radius) as usize] * get(i))
+            .sum()
+    };
+    let mut rows = vec![0f64; w * h];
+    for y in 0..h {
+        let row = &map.data[y * w..(y + 1) * w];
+        for x in 0..w {
+            rows[y * w + x] = along(&|i| f64::from(row[i as usize]), w, x);
+        }
+    }
+    let mut out = MapF32::zeros(w, h);
+    for x in 0..w {
+        for y in 0..h {
+            out.data[y * w + x] = along(&|i| rows[i as usize * w + x], h, y) as f32;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Blurring a map with one fixated pixel equals the empirical map of that fixation (up to
+    /// scale), and a constant map keeps its value away from the border.
+    #[test]
+    fn blurring_a_map_is_the_empirical_kernel() {
+        let (w, h) = (40, 30);
+        let mut spike = MapF32::zeros(w, h);
+        spike.data[12 * w + 25] = 1.0;
+        let blurred = blur_like_empirical_maps(&spike, 3.0);
+        let built = fixation_density_map(&[(25, 12)], w, h, 3.0);
+        let peak = blurred.data.iter().cloned().fold(0.0, f32::max);
+        for (a, b) in blurred.data.iter().zip(&built.data) {
+            assert!((a / peak - b).abs() < 1e-6, "{a} vs {b}");
+        }
+        let flat = MapF32 {
+            width: w,
+            height: h,
+            data: vec![2.0; w * h],
+        };
+        let blurred = blur_like_empirical_maps(&flat, 3.0);
+        assert!((blurred.data[15 * w + 20] - 2.0).abs() < 1e-5);
+        assert!(blurred.data[0] < 1.5, "zero outside the image");
+    }
 
     /// The built map equals a direct 2-D blur of the count map (zero padding, same truncation),
     /// repeated fixations counting twice.

@@ -272,6 +272,8 @@ pub struct Dataset {
     absent: Vec<(Split, PathBuf)>,
     notes: Vec<String>,
     images_listed: usize,
+    /// The blur of maps built from fixations (asked for, or the layout's default).
+    map_sigma: MapSigma,
 }
 
 impl Dataset {
@@ -307,6 +309,7 @@ impl Dataset {
             absent: Vec::new(),
             notes: Vec::new(),
             images_listed: 0,
+            map_sigma: sigma,
         };
         let folders = layout.split_folders().filter(|(images, _, _)| {
             layout != LayoutKind::Stimuli || split_dirs_present(&root.join(images))
@@ -564,6 +567,12 @@ impl Dataset {
     /// Images the readers found in the folders they read (before splitting and checks).
     pub fn images_listed(&self) -> usize {
         self.images_listed
+    }
+
+    /// The blur that builds maps from fixations here: `--map-sigma`, else the layout's default
+    /// ([`LayoutKind::default_map_sigma`]); the empirical-map kernel of the dataset.
+    pub fn map_sigma(&self) -> MapSigma {
+        self.map_sigma
     }
 
     pub fn layout(&self) -> LayoutKind {

@@ -64,8 +64,9 @@ pub use decode::{
 };
 pub use error::DataError;
 pub use ground_truth::{
-    fixation_density_map, load_fixation_pixels, load_fixation_points, load_ground_truth_map,
-    FixationPixels, FixationPoint, FixationSource, MapSigma, MapSource, PointsOnImage,
+    blur_like_empirical_maps, fixation_density_map, load_fixation_pixels, load_fixation_points,
+    load_ground_truth_map, FixationPixels, FixationPoint, FixationSource, MapSigma, MapSource,
+    PointsOnImage,
 };
 pub use layout::{describe_skipped, Dataset, DiscoverOptions, LayoutKind, Sample, SkippedPair};
 pub use loader::{Batch, EpochBatches, Loader, LoaderConfig};

@@ -5,13 +5,16 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
+use salient_data::MapSigma;
 use salient_data::{image_size, load_rgb8, MapF32, Sample, SkippedPair};
 use salient_metrics::{
     CentreBiasModel, EvalOptions, ImageScores, MetricSet, Report, SaucNegatives,
 };
-use salient_train::Predictor;
+use salient_model::Head;
+use salient_train::{OutputKind, Predictor};
 
 use crate::choice::choose_metrics;
+use crate::density::DensityMap;
 use crate::error::EvalError;
 use crate::predictions::PredictionDir;
 use crate::score::{data_error, load_all_fixations, skip_or_fail, Prediction, Scorer};
@@ -35,7 +38,7 @@ pub enum PredictionSource<'a> {
 }
 
 /// How to score.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct EvalConfig {
     /// The metrics to score; `None`: every metric the split supports (see
     /// [`crate::supported_metrics`]).
@@ -49,6 +52,22 @@ pub struct EvalConfig {
     /// Skip samples whose prediction, image or ground truth cannot be read or used, and list
     /// them, instead of failing on the first.
     pub skip_bad: bool,
+    /// The dataset's empirical-map kernel ([`salient_data::Dataset::map_sigma`]): a density
+    /// model's CC, KLD and SIM are scored on its density blurred with it.
+    pub map_sigma: MapSigma,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            metrics: None,
+            options: EvalOptions::default(),
+            sauc_negatives: SaucNegatives::default(),
+            allow_missing: false,
+            skip_bad: false,
+            map_sigma: MapSigma::DEFAULT,
+        }
+    }
 }
 
 /// The scores, and what was left out and why.
@@ -67,6 +86,10 @@ pub struct EvalOutcome {
     pub unsupported: Vec<PathBuf>,
     /// Samples left out under `skip_bad`, with the file and the reason.
     pub skipped: Vec<SkippedPair>,
+    /// What each metric of the report was scored on, in the report's order: `"saliency map"`
+    /// for plain maps, a map derived from the density for density models
+    /// ([`crate::density`]).
+    pub maps: Vec<String>,
 }
 
 /// Scores `samples` (one split) against `source` with `config`. `progress(n)` is called as each
@@ -116,12 +139,23 @@ pub fn evaluate_split(
         .into_iter()
         .filter(|(index, _)| !excluded.contains(index))
         .collect();
+    let density = matches!(&source, PredictionSource::Model { predictor, .. } if predictor.head() == Head::Density);
+    let maps = choice
+        .metrics
+        .metrics()
+        .iter()
+        .map(|&m| match density {
+            true => DensityMap::for_metric(m).describe(m, config.map_sigma),
+            false => "saliency map".to_string(),
+        })
+        .collect();
     let scorer = Scorer::new(
         samples,
         &fixations,
         choice.metrics.clone(),
         config.options.clone(),
         config.sauc_negatives.clone(),
+        density.then_some(config.map_sigma),
     );
 
     let chunk = match &source {
@@ -179,6 +213,7 @@ pub fn evaluate_split(
         unmatched_predictions,
         unsupported,
         skipped,
+        maps,
     })
 }
 
@@ -251,8 +286,8 @@ fn match_folder(
     })
 }
 
-/// The model's maps for `part`'s samples at each image's original resolution: images read in
-/// parallel, then `batch_size` per forward pass. An unreadable image is that sample's error; a
+/// The model's maps (densities, for a density model) for `part`'s samples at each image's original
+/// resolution: images read in parallel, then `batch_size` per forward pass. An unreadable image is that sample's error; a
 /// failing model is the whole run's.
 fn predict(
     predictor: &Predictor,
@@ -279,13 +314,21 @@ fn predict(
     }
     for batch in loaded.chunks(batch_size.max(1)) {
         let refs: Vec<_> = batch.iter().map(|(_, image)| image).collect();
-        let maps = predictor.predict_batch(&refs).map_err(EvalError::Model)?;
-        predicted.extend(
-            batch
-                .iter()
-                .zip(maps)
-                .map(|((index, _), map)| Ok((*index, Prediction::Map(map)))),
-        );
+        let density = predictor.head() == Head::Density;
+        let kind = match density {
+            true => OutputKind::Density,
+            false => OutputKind::Saliency,
+        };
+        let maps = predictor
+            .predict_outputs(&refs, kind)
+            .map_err(EvalError::Model)?;
+        predicted.extend(batch.iter().zip(maps).map(|((index, _), map)| {
+            let prediction = match density {
+                true => Prediction::Density(map),
+                false => Prediction::Map(map),
+            };
+            Ok((*index, prediction))
+        }));
     }
     Ok(predicted)
 }

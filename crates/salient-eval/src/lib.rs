@@ -38,11 +38,15 @@
 //!   prediction file, a corrupt ground-truth map names the map. With [`EvalConfig::skip_bad`],
 //!   samples with an unreadable or unusable prediction, image or ground truth are skipped and
 //!   listed in [`EvalOutcome::skipped`], and the others are scored.
+//! - **Density models** (`--head density` checkpoints) are scored as the MIT/Tübingen benchmark
+//!   scores a density: each metric on the map derived from it that is best for it ([`density`]);
+//!   [`EvalOutcome::maps`] says which map each metric used.
 //! - **Memory and speed**: samples are scored in chunks of 64, each chunk in parallel (rayon);
 //!   the report is in split order and does not depend on the number of threads.
 
 pub mod baseline;
 mod choice;
+pub mod density;
 mod error;
 mod evaluate;
 pub mod npy;

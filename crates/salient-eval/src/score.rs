@@ -12,15 +12,18 @@ use salient_metrics::{
     SaucNegatives,
 };
 
+use crate::density::DensityScoring;
 use crate::error::{EvalError, MapProblem};
 use crate::predictions::{check_finite, read_prediction};
 
 /// One predicted map: a file still to decode (decoded on the scoring threads), or a map a model
-/// produced.
+/// produced, or a fixation density a model produced (scored per metric on its derived maps,
+/// [`crate::density`]).
 #[derive(Debug)]
 pub(crate) enum Prediction {
     File(PathBuf),
     Map(MapF32),
+    Density(MapF32),
 }
 
 /// A sample's fixations on its image's pixel grid.
@@ -111,6 +114,9 @@ pub(crate) struct Scorer<'a> {
     fixations: &'a [Option<FixationList>],
     evaluator: Evaluator,
     needs_maps: bool,
+    metric_count: usize,
+    /// How densities are scored, when the source predicts them.
+    density: Option<DensityScoring>,
 }
 
 impl<'a> Scorer<'a> {
@@ -122,6 +128,7 @@ impl<'a> Scorer<'a> {
         metrics: MetricSet,
         options: EvalOptions,
         sauc_negatives: SaucNegatives,
+        density_sigma: Option<salient_data::MapSigma>,
     ) -> Self {
         let views: Vec<Fixations<'_>> = fixations
             .iter()
@@ -129,11 +136,15 @@ impl<'a> Scorer<'a> {
             .map(|f| f.view().expect("checked when loaded"))
             .collect();
         let needs_maps = metrics.metrics().iter().any(|m| m.needs_saliency_map());
+        let density = density_sigma
+            .map(|sigma| DensityScoring::new(&metrics, &options, &views, &sauc_negatives, sigma));
         Self {
             samples,
             fixations,
+            metric_count: metrics.len(),
             evaluator: Evaluator::with_sauc_negatives(metrics, options, &views, sauc_negatives),
             needs_maps,
+            density,
         }
     }
 
@@ -152,9 +163,10 @@ impl<'a> Scorer<'a> {
     pub fn score(&self, index: usize, prediction: Prediction) -> Result<ImageScores, EvalError> {
         let sample = &self.samples[index];
         let stem = sample.stem.as_str();
+        let is_density = matches!(prediction, Prediction::Density(_));
         let (predicted, file) = match prediction {
             Prediction::File(path) => (read_prediction(&path)?, Some(path)),
-            Prediction::Map(map) => {
+            Prediction::Map(map) | Prediction::Density(map) => {
                 check_finite(&map).map_err(|problem| EvalError::ModelPrediction {
                     image: sample.image.clone(),
                     problem,
@@ -193,18 +205,48 @@ impl<'a> Scorer<'a> {
         let fixations = self.fixations[index]
             .as_ref()
             .map(|f| f.view().expect("checked when loaded"));
-        let image = ImageEval {
-            name: stem,
-            prediction,
-            saliency,
-            fixations,
+        let metric_error = |source| EvalError::Metric {
+            stem: stem.to_string(),
+            source,
         };
-        self.evaluator
-            .score(index, &image)
-            .map_err(|source| EvalError::Metric {
-                stem: stem.to_string(),
-                source,
-            })
+        let density = match &self.density {
+            Some(density) if is_density => density,
+            _ => {
+                let image = ImageEval {
+                    name: stem,
+                    prediction,
+                    saliency,
+                    fixations,
+                };
+                return self.evaluator.score(index, &image).map_err(metric_error);
+            }
+        };
+        // A density: each group of metrics on its own derived map, merged in report order.
+        let mut values = vec![None; self.metric_count];
+        for (kind, evaluator, positions) in density.groups() {
+            let derived = density
+                .derive(*kind, &predicted)
+                .map_err(EvalError::Baseline)?;
+            let image = ImageEval {
+                name: stem,
+                prediction: Map::new(&derived.data, derived.width, derived.height).map_err(
+                    |e| EvalError::ModelPrediction {
+                        image: sample.image.clone(),
+                        problem: MapProblem::Shape(e),
+                    },
+                )?,
+                saliency,
+                fixations,
+            };
+            let scores = evaluator.score(index, &image).map_err(metric_error)?;
+            for (k, &position) in positions.iter().enumerate() {
+                values[position] = scores.values[k];
+            }
+        }
+        Ok(ImageScores {
+            name: stem.to_string(),
+            values,
+        })
     }
 }
 

@@ -1,9 +1,9 @@
 //! What a network is built with, and which mode a forward pass runs in.
 
-use crate::{FreezePolicy, ModelError, Precision};
+use crate::{FreezePolicy, Head, ModelError, Precision};
 
 /// Build-time choices for [`crate::SaliencyNet`]. The default is the seed's: `layer2` frozen, no
-/// dropout, f32 throughout.
+/// dropout, f32 throughout, the seed's head.
 ///
 /// The compute precision lives here, beside the other choices of how the network runs, rather than
 /// in a constructor argument: every path that builds a network (fresh, from a checkpoint, resumed)
@@ -19,6 +19,9 @@ pub struct ModelConfig {
     pub dropout: f32,
     /// Dtype of the convolutions and 1×1 matrix products; everything else stays f32.
     pub precision: Precision,
+    /// The output head. A checkpoint's own head overrides it when one is loaded
+    /// ([`crate::SaliencyNet::load_checkpoint`]).
+    pub head: Head,
 }
 
 impl ModelConfig {

@@ -1,4 +1,5 @@
-//! The seed's U-Net decoder, block for block, with the seed's parameter names.
+//! The seed's U-Net decoder, block for block, with the seed's parameter names, ending in the
+//! network's head: the seed's `conv_0` block and sigmoid, or the density head ([`crate::density`]).
 
 use candle_core::Tensor;
 
@@ -6,10 +7,11 @@ use crate::backbone::BackboneFeatures;
 use crate::batch_norm::BatchNorm2d;
 use crate::conv::Conv2d;
 use crate::conv_bn::ConvBn;
+use crate::density::DensityHead;
 use crate::kernels::Activation;
 use crate::profile::LapTimer;
 use crate::store::TensorStore;
-use crate::{Mode, ModelError};
+use crate::{Head, Mode, ModelError};
 
 /// LeakyReLU slope of the seed's `Conv` block.
 const CONV_SLOPE: f64 = 0.2;
@@ -79,13 +81,20 @@ impl DeconvBlock {
     }
 }
 
+/// What follows `deconv0`'s 32 full-resolution channels.
+enum OutputHead {
+    /// The seed's `conv_0` block (Conv 3×3 → BatchNorm → LeakyReLU(0.2)), then a sigmoid.
+    Seed(ConvBlock),
+    Density(DensityHead),
+}
+
 pub(crate) struct Decoder {
     conv_5: ConvBlock,
     conv_4: ConvBlock,
     conv_3: ConvBlock,
     conv_2: ConvBlock,
     conv_1: ConvBlock,
-    conv_0: ConvBlock,
+    head: OutputHead,
     deconv4: DeconvBlock,
     deconv3: DeconvBlock,
     deconv2: DeconvBlock,
@@ -94,7 +103,7 @@ pub(crate) struct Decoder {
 }
 
 impl Decoder {
-    pub fn new(store: &TensorStore, dropout: f32) -> candle_core::Result<Self> {
+    pub fn new(store: &TensorStore, dropout: f32, head: Head) -> candle_core::Result<Self> {
         let conv = |name: &str, padding| ConvBlock::new(store, name, padding, dropout);
         let deconv = |name: &str| DeconvBlock::new(store, name);
         Ok(Self {
@@ -103,7 +112,10 @@ impl Decoder {
             conv_3: conv("conv_3", 0)?,
             conv_2: conv("conv_2", 0)?,
             conv_1: conv("conv_1", 0)?,
-            conv_0: conv("conv_0", 1)?,
+            head: match head {
+                Head::Seed => OutputHead::Seed(conv("conv_0", 1)?),
+                Head::Density => OutputHead::Density(DensityHead::new(store)?),
+            },
             deconv4: deconv("deconv4")?,
             deconv3: deconv("deconv3")?,
             deconv2: deconv("deconv2")?,
@@ -112,7 +124,7 @@ impl Decoder {
         })
     }
 
-    /// The saliency map in [0, 1], `(N, 1, H, W)`.
+    /// `(N, 1, H, W)`: the seed head's saliency map in (0, 1), or the density head's log-density.
     pub fn forward(
         &self,
         f: &BackboneFeatures,
@@ -136,8 +148,18 @@ impl Decoder {
         }
         let up = self.deconv0.forward(&x, mode)?;
         timer.lap("deconv0");
-        let out = candle_nn::ops::sigmoid(&self.conv_0.forward(&up, mode)?)?;
-        timer.lap("conv_0");
+        let out = match &self.head {
+            OutputHead::Seed(conv_0) => {
+                let out = candle_nn::ops::sigmoid(&conv_0.forward(&up, mode)?)?;
+                timer.lap("conv_0");
+                out
+            }
+            OutputHead::Density(head) => {
+                let out = head.forward(&up)?;
+                timer.lap("density");
+                out
+            }
+        };
         Ok(out)
     }
 }

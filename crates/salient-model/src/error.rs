@@ -45,9 +45,16 @@ pub enum ModelError {
     /// A tensor in a weights file holds NaN or infinite values.
     #[error("{path}: tensor `{name}` contains NaN or infinite values")]
     NonFinite { path: PathBuf, name: String },
-    /// A checkpoint holds a tensor the network does not have (a different architecture).
-    #[error("{path}: unexpected tensor `{name}` (not part of the seed's network)")]
-    UnexpectedTensor { path: PathBuf, name: String },
+    /// A checkpoint holds a tensor the network does not have (a different architecture, or
+    /// another head than its `salient.head` metadata says).
+    #[error(
+        "{path}: unexpected tensor `{name}` (not part of the seed's network with the {head} head)"
+    )]
+    UnexpectedTensor {
+        path: PathBuf,
+        name: String,
+        head: crate::Head,
+    },
     /// A training run's optimiser-state file (`last.state.safetensors`) where a model checkpoint
     /// is expected; `model` is the model checkpoint saved beside it, when it exists.
     #[error(

@@ -7,10 +7,15 @@
 //!   uniform in `±1 / sqrt(fan_in)` with PyTorch's fan rule `fan_in = weight.size(1) * k * k` (for a
 //!   transposed convolution `size(1)` is the output channel count, as in PyTorch).
 //! - BatchNorm: weight 1, bias 0, running mean 0, running variance 1.
+//! - Density head: the readout as a decoder `Conv2d`; the blur's `log_sigma` at
+//!   `ln(DEFAULT_SIGMA_FRACTION)`; the centre-bias prior 0 (uniform). Training replaces the last two
+//!   with the dataset's map sigma and its training fixations' centre bias.
 
 use candle_core::{Device, Result, Tensor};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+
+use crate::density;
 
 /// Initial values for every `(name, shape)` in order, drawn from one RNG stream seeded by `seed`.
 pub(crate) fn initial_tensors(
@@ -33,6 +38,12 @@ pub(crate) fn initial_tensors(
 
 fn initial_values(name: &str, shape: &[usize], rng: &mut ChaCha8Rng) -> Vec<f32> {
     let numel: usize = shape.iter().product();
+    if name == density::LOG_SIGMA {
+        return vec![density::DEFAULT_SIGMA_FRACTION.ln() as f32; numel];
+    }
+    if name == density::PRIOR_LOG_DENSITY {
+        return vec![0.0; numel];
+    }
     if shape.len() != 4 {
         let fill = if name.ends_with(".weight") || name.ends_with(".running_var") {
             1.0

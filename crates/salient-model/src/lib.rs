@@ -19,11 +19,15 @@
 //! Modules, one job each: [`alloc`] (allocator settings for candle's CPU buffers), [`atomic`]
 //! (atomic file writes, used by every crate that replaces files), [`spec`] (every tensor's name
 //! and shape), `init` (PyTorch's initial values), `store` (tensor storage and freeze roles), `batch_norm`, `conv`, `bottleneck`,
-//! `backbone`, `decoder`, `net` ([`SaliencyNet`]), `precision` ([`Precision`]), `checkpoint`
+//! `backbone`, `decoder`, [`density`] (the density head), `head` ([`Head`]), `net` ([`SaliencyNet`]), `precision` ([`Precision`]), `checkpoint`
 //! (safetensors I/O, [`CheckpointMeta`]), [`freeze`], [`kernels`].
 //!
 //! Mixed precision on CUDA: with [`ModelConfig::precision`] `bf16` or `f16` the convolutions compute
 //! in that dtype while weights, BatchNorm and optimiser state stay f32; the CPU accepts only `f32`.
+//!
+//! Two heads ([`Head`]): the seed's saliency map in (0, 1) (parity-tested against the seed's
+//! PyTorch model), or a fixation density (log-softmax over the pixels, with a learned blur and
+//! centre-bias prior, [`density`]), chosen by [`ModelConfig::head`] and recorded in checkpoints.
 //!
 //! One deliberate difference from the seed: frozen parts are constants whose BatchNorm always runs on
 //! running statistics, even in train mode (the seed's frozen BatchNorm kept updating them).
@@ -38,8 +42,10 @@ mod config;
 mod conv;
 mod conv_bn;
 mod decoder;
+pub mod density;
 mod error;
 pub mod freeze;
+mod head;
 mod init;
 pub mod kernels;
 mod net;
@@ -56,7 +62,8 @@ pub use checkpoint::{
 pub use config::{Mode, ModelConfig};
 pub use error::ModelError;
 pub use freeze::FreezePolicy;
+pub use head::{Head, META_HEAD};
 pub use net::{ParamCounts, SaliencyNet, INPUT_MULTIPLE};
 pub use precision::Precision;
 pub use profile::BlockTimes;
-pub use spec::{decoder_specs, resnet50_backbone_specs, saliency_net_specs};
+pub use spec::{decoder_specs, net_specs, resnet50_backbone_specs, saliency_net_specs};

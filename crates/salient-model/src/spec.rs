@@ -2,6 +2,9 @@
 //! `state_dict` order. One table drives construction, loading, saving and weight verification, so
 //! names cannot drift between them.
 
+use crate::density::density_head_specs;
+use crate::Head;
+
 /// One ResNet50 stage: its torchvision name, block count, bottleneck width and first-block stride.
 pub(crate) struct StageSpec {
     pub name: &'static str,
@@ -119,11 +122,33 @@ pub fn decoder_specs() -> Vec<(String, Vec<usize>)> {
 }
 
 /// The whole network's parameters and buffers in the seed's `state_dict` order (backbone, then
-/// decoder), without `num_batches_tracked`.
+/// decoder), without `num_batches_tracked`: the seed head's network.
 pub fn saliency_net_specs() -> Vec<(String, Vec<usize>)> {
     let mut out = resnet50_backbone_specs();
     out.extend(decoder_specs());
     out
+}
+
+/// Whether a tensor belongs to the seed head's last block (`conv_0`), which the density head
+/// replaces.
+fn is_seed_head(name: &str) -> bool {
+    name.starts_with("conv_0.")
+}
+
+/// The network with `head`: the seed's inventory, or the seed's without `conv_0.*` followed by
+/// the density head's three parameters ([`crate::density::density_head_specs`]).
+pub fn net_specs(head: Head) -> Vec<(String, Vec<usize>)> {
+    match head {
+        Head::Seed => saliency_net_specs(),
+        Head::Density => {
+            let mut out: Vec<_> = saliency_net_specs()
+                .into_iter()
+                .filter(|(name, _)| !is_seed_head(name))
+                .collect();
+            out.extend(density_head_specs());
+            out
+        }
+    }
 }
 
 /// Whether a tensor name is a BatchNorm running statistic (a buffer, never a parameter).
@@ -157,5 +182,29 @@ mod tests {
     #[test]
     fn whole_net_matches_seed_parameter_count() {
         assert_eq!(param_count(&saliency_net_specs()), 32_581_794);
+        assert_eq!(net_specs(Head::Seed), saliency_net_specs());
+    }
+
+    #[test]
+    fn density_net_swaps_conv_0_for_the_density_head() {
+        let specs = net_specs(Head::Density);
+        assert!(specs.iter().all(|(n, _)| !n.starts_with("conv_0.")));
+        // conv_0: 32*9 weights + 2 BN parameters; density: 32*9 readout + 1 sigma + 32*32 prior.
+        assert_eq!(
+            param_count(&specs),
+            32_581_794 - (32 * 9 + 2) + (32 * 9 + 1 + 32 * 32)
+        );
+        let tail: Vec<&str> = specs[specs.len() - 3..]
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        assert_eq!(
+            tail,
+            [
+                "density.readout.weight",
+                "density.blur.log_sigma",
+                "density.prior.log_density"
+            ]
+        );
     }
 }

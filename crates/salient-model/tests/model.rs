@@ -7,8 +7,8 @@ use std::path::Path;
 use candle_core::{DType, Device, Tensor};
 use parity_common::*;
 use salient_model::{
-    resnet50_backbone_specs, CheckpointMeta, FreezePolicy, Mode, ModelConfig, ModelError,
-    SaliencyNet,
+    resnet50_backbone_specs, CheckpointMeta, FreezePolicy, Head, Mode, ModelConfig, ModelError,
+    SaliencyNet, META_HEAD,
 };
 
 fn cfg(freeze: FreezePolicy) -> ModelConfig {
@@ -312,4 +312,101 @@ fn eval_forward_records_no_graph_train_forward_does() {
             "{freeze:?}"
         );
     }
+}
+
+fn density_cfg() -> ModelConfig {
+    ModelConfig {
+        head: Head::Density,
+        ..ModelConfig::default()
+    }
+}
+
+/// A density-head network: its output is a log-density (Σ exp = 1 per image, f32 to 1e-5) at
+/// square and non-square sizes; it saves and loads back with every tensor, and the head is read
+/// from the file (a seed-head config loading it still gets the density head). A seed-head file
+/// loads as the seed head.
+#[test]
+fn density_head_integrates_to_one_and_round_trips_through_a_checkpoint() {
+    let dev = Device::Cpu;
+    let net = SaliencyNet::new(density_cfg(), 7, &dev).unwrap();
+    assert_eq!(net.head(), Head::Density);
+    net.set_density_sigma(0.05).unwrap();
+    let prior: Vec<f32> = (0..32 * 32)
+        .map(|i| -(((i % 32) as f32 - 12.0).powi(2) + ((i / 32) as f32 - 18.0).powi(2)) / 90.0)
+        .collect();
+    net.set_density_prior(&prior).unwrap();
+    for (h, w) in [(32, 32), (64, 96), (96, 64)] {
+        let x = Tensor::randn(0f32, 1.0, (2, 3, h, w), &dev).unwrap();
+        let y = net.forward(&x, Mode::Eval).unwrap();
+        assert_eq!(y.dims(), &[2, 1, h, w]);
+        let sums: Vec<f32> = y.exp().unwrap().sum((1, 2, 3)).unwrap().to_vec1().unwrap();
+        for s in sums {
+            assert!(!((s - 1.0).abs() > 1e-5), "{h}x{w}: Σ density = {s}");
+        }
+    }
+    assert!((net.density_sigma().unwrap().unwrap() - 0.05).abs() < 1e-6);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("density.safetensors");
+    net.save_checkpoint(&path, &CheckpointMeta::new()).unwrap();
+    let meta = CheckpointMeta::from_file(&path).unwrap();
+    assert_eq!(meta.get(META_HEAD), Some("density"));
+    let (loaded, _) = SaliencyNet::load_checkpoint(&path, ModelConfig::default(), &dev).unwrap();
+    assert_eq!(loaded.head(), Head::Density);
+    assert_eq!(net.tensors().len(), loaded.tensors().len());
+    for ((n1, t1), (n2, t2)) in net.tensors().iter().zip(loaded.tensors()) {
+        assert_eq!(n1, &n2);
+        assert_eq!(to_vec(t1), to_vec(&t2), "{n1}");
+    }
+    assert!(loaded
+        .tensors()
+        .iter()
+        .all(|(n, _)| !n.starts_with("conv_0.")));
+
+    let seed = SaliencyNet::new(ModelConfig::default(), 7, &dev).unwrap();
+    let seed_path = dir.path().join("seed.safetensors");
+    seed.save_checkpoint(&seed_path, &CheckpointMeta::new())
+        .unwrap();
+    let (loaded, _) = SaliencyNet::load_checkpoint(&seed_path, density_cfg(), &dev).unwrap();
+    assert_eq!(loaded.head(), Head::Seed);
+    assert!(loaded.set_density_sigma(0.03).is_err());
+}
+
+/// A file whose `salient.head` names the density head but holds the seed's tensors is refused
+/// naming the missing tensor; an unknown head is refused naming the key.
+#[test]
+fn head_metadata_and_tensors_must_agree() {
+    let dev = Device::Cpu;
+    let dir = tempfile::tempdir().unwrap();
+    let seed = SaliencyNet::new(ModelConfig::default(), 1, &dev).unwrap();
+    let path = dir.path().join("lying.safetensors");
+    let meta: std::collections::HashMap<String, String> =
+        [(META_HEAD.to_string(), "density".to_string())].into();
+    safetensors::serialize_to_file(
+        seed.tensors().iter().map(|(n, t)| (n.as_str(), t)),
+        Some(meta),
+        &path,
+    )
+    .unwrap();
+    let err = SaliencyNet::load_checkpoint(&path, ModelConfig::default(), &dev)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("unexpected tensor `conv_0.") && err.contains("with the density head"),
+        "{err}"
+    );
+    let bad: std::collections::HashMap<String, String> =
+        [(META_HEAD.to_string(), "sigmoid".to_string())].into();
+    safetensors::serialize_to_file(
+        seed.tensors().iter().map(|(n, t)| (n.as_str(), t)),
+        Some(bad),
+        &path,
+    )
+    .unwrap();
+    let err = SaliencyNet::load_checkpoint(&path, ModelConfig::default(), &dev)
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("sigmoid") && err.contains(META_HEAD), "{err}");
 }

@@ -5,7 +5,7 @@ use std::io::Cursor;
 use image::{GrayImage, ImageFormat};
 use npyz::WriterBuilder;
 use salient_data::{MapF32, RgbImage};
-use salient_train::overlay::{map_to_u8, overlay};
+use salient_train::overlay::{display_u8, overlay};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
@@ -69,7 +69,7 @@ pub fn render(
         OutputFormat::Png => png(&grey_rounded(map)),
         OutputFormat::Overlay => {
             let grey =
-                GrayImage::from_raw(map.width as u32, map.height as u32, map_to_u8(&map.data))
+                GrayImage::from_raw(map.width as u32, map.height as u32, display_u8(&map.data))
                     .ok_or_else(|| ApiError::internal("map buffer does not match its size"))?;
             let mut out = Cursor::new(Vec::new());
             overlay(image, &grey)

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use salient_data::{LayoutKind, MapSigma, Normalize};
-use salient_model::{FreezePolicy, Precision};
+use salient_model::{FreezePolicy, Head, Precision};
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
@@ -155,8 +155,12 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Network input size `HxW` (seed: 256x256).
     pub size: InputSize,
-    /// Loss: `mse` (seed), `bce`, `kld`, `cc`, `nss`, or a weighted sum such as `kld+0.5cc`.
-    pub loss: LossSpec,
+    /// Output head: `seed` (the seed's saliency map, default) or `density` (a fixation density:
+    /// log-softmax with a learned blur and centre-bias prior).
+    pub head: Head,
+    /// Loss: `mse` (seed), `bce`, `kld`, `cc`, `nss`, `sim`, `nll`, or a weighted sum such as
+    /// `kld+0.5cc` or `nll+0.5cc`. Absent: the head's default (`mse` for seed, `nll` for density).
+    pub loss: Option<LossSpec>,
     /// Adam learning rate (seed: 1e-3).
     pub lr: f64,
     /// Adam betas (seed: 0.9, 0.99).
@@ -228,7 +232,8 @@ impl Default for TrainConfig {
                 height: 256,
                 width: 256,
             },
-            loss: LossSpec::mse(),
+            head: Head::Seed,
+            loss: None,
             lr: 1e-3,
             betas: [0.9, 0.99],
             eps: 1e-8,
@@ -276,6 +281,22 @@ impl TrainConfig {
     /// The resolved config as TOML, as written to `RUN_DIR/config.toml`.
     pub fn to_toml(&self) -> String {
         toml::to_string_pretty(self).expect("TrainConfig is always representable in TOML")
+    }
+
+    /// The loss: the one asked for, else the head's default ([`LossSpec::default_for`]).
+    pub fn loss_spec(&self) -> LossSpec {
+        self.loss
+            .clone()
+            .unwrap_or_else(|| LossSpec::default_for(self.head))
+    }
+
+    /// The config with every default that depends on another key filled in (the loss), as
+    /// written into a run directory.
+    pub fn resolved(&self) -> TrainConfig {
+        TrainConfig {
+            loss: Some(self.loss_spec()),
+            ..self.clone()
+        }
     }
 
     /// The learning-rate schedule for a run of `total_steps` steps of `steps_per_epoch` each.
@@ -334,6 +355,7 @@ impl TrainConfig {
             return bad("max_steps must be at least 1".into());
         }
         self.lr_schedule(1, 1).validate()?;
+        self.loss_spec().check_head(self.head)?;
         crate::device::DeviceSpec::from_str(&self.device)?;
         Ok(())
     }
@@ -351,7 +373,9 @@ mod tests {
             (5, 4, 1e-3, [0.9, 0.99])
         );
         assert_eq!(c.size.to_string(), "256x256");
-        assert_eq!(c.loss.to_string(), "mse");
+        assert_eq!(c.loss, None);
+        assert_eq!(c.loss_spec().to_string(), "mse");
+        assert_eq!(c.head, Head::Seed);
         assert_eq!(c.freeze, FreezePolicy::Layer2);
         c.validate().unwrap();
     }
@@ -399,6 +423,15 @@ mod tests {
             .contains("multiples of 32"));
         let e = TrainConfig::from_toml_str("precision = \"fp8\"\n").unwrap_err();
         assert!(e.to_string().contains("fp8"), "{e}");
+        let e = TrainConfig::from_toml_str("head = \"density\"\nloss = \"mse\"\n")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(e.to_string().contains("use nll"), "{e}");
+        let density = TrainConfig::from_toml_str("head = \"density\"\n").unwrap();
+        assert_eq!(density.resolved().loss.unwrap().to_string(), "nll");
+        let e = TrainConfig::from_toml_str("head = \"sigmoid\"\n").unwrap_err();
+        assert!(e.to_string().contains("sigmoid"), "{e}");
         let e = TrainConfig::from_toml_str("loss = \"mse+foo\"\n").unwrap_err();
         assert!(e.to_string().contains("foo"), "{e}");
         assert!("12y3".parse::<InputSize>().is_err());

@@ -3,7 +3,9 @@
 //! Everything that turns a model and a dataset into a trained checkpoint, and a checkpoint into maps:
 //!
 //! - [`config`]: [`TrainConfig`], the TOML config (defaults = the seed's) with validation;
-//! - [`loss`]: `mse`, `bce`, `kld`, `cc`, `nss` and weighted sums (`kld+0.5cc`) as candle ops;
+//! - [`loss`]: `mse`, `bce`, `kld`, `cc`, `nss`, `sim`, `nll` and weighted sums (`kld+0.5cc`)
+//!   as candle ops, for either head (`salient_model::Head`);
+//! - [`density_init`]: a fresh density head's blur σ and centre-bias prior from the training data;
 //! - [`optim`]: PyTorch's Adam with exportable moments; [`schedule`]: constant/step/cosine LR;
 //!   [`clip`]: global-norm gradient clipping;
 //! - [`trainer`]: the loop ([`trainer::train`]): fresh gradients every step, validation every epoch
@@ -20,6 +22,7 @@
 
 pub mod clip;
 pub mod config;
+pub mod density_init;
 pub mod device;
 pub mod error;
 pub mod inference;
@@ -37,8 +40,9 @@ pub mod trainer;
 pub mod validate;
 
 pub use config::{BackboneInit, BestBy, InputSize, TrainConfig};
+pub use density_init::{density_init, DensityInit};
 pub use error::TrainError;
-pub use inference::{Overrides, Predictor};
+pub use inference::{OutputKind, Overrides, Predictor};
 pub use loss::{LossKind, LossSpec};
 pub use rundir::{OpenMode, RunDir};
 pub use schedule::Schedule;

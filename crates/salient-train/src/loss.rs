@@ -1,15 +1,23 @@
 //! Training losses as candle ops (so they have gradients), and the weighted sums written as text:
-//! `mse`, `bce`, `kld`, `cc`, `nss`, `kld+0.5cc`, `0.1*nss+kld`.
+//! `mse`, `bce`, `kld`, `cc`, `nss`, `sim`, `nll`, `kld+0.5cc`, `nll+0.5cc`, `0.1*nss+kld`.
 //!
-//! Every loss takes the prediction `(N,1,H,W)` in `(0,1)` (the sigmoid output), the ground-truth map
-//! `(N,1,H,W)` in `[0,1]` and, for `nss`, the binary fixation map of the same shape; it returns a scalar
-//! to minimise. Per-image losses are averaged over the batch. Signs: `cc` is `1 − CC` and `nss` is
-//! `−NSS`, so that every term decreases as the prediction improves.
+//! Every loss takes the network's output `(N,1,H,W)`, the ground-truth map `(N,1,H,W)` in `[0,1]`
+//! and, for `nss` and `nll`, the binary fixation map of the same shape; it returns a scalar to
+//! minimise. Per-image losses are averaged over the batch. Signs: `cc` is `1 − CC`, `sim` is
+//! `1 − SIM` and `nss` is `−NSS`, so that every term decreases as the prediction improves.
+//!
+//! What the output is depends on the head ([`Head`], [`LossSpec::compute_for`]): the seed head's
+//! saliency map in `(0,1)`, or the density head's log-density. `kld`, `cc`, `nss` and `sim` take
+//! the density itself (`exp` of the output) from the density head; `nll` takes the log-density,
+//! and from the seed head uses its map normalised to sum 1 as the density. `mse` and `bce`
+//! compare values in `[0,1]` with the map, which a density (summing to 1) is not: the density head
+//! refuses them.
 
 use std::fmt;
 use std::str::FromStr;
 
 use candle_core::{DType, Tensor};
+use salient_model::Head;
 use serde::{Deserialize, Serialize};
 
 use crate::error::TrainError;
@@ -20,6 +28,8 @@ pub const KLD_EPS: f64 = 2.2204e-16;
 const BCE_CLAMP: f64 = 1e-7;
 /// Guards divisions by a zero variance or sum (constant or empty maps).
 const DIV_EPS: f64 = 1e-12;
+/// Keeps `ln` finite where a seed-head map is exactly 0 (its sigmoid underflowed) in `nll`.
+const LOG_FLOOR: f64 = 1e-30;
 
 /// One loss function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +44,25 @@ pub enum LossKind {
     Cc,
     /// `−NSS`: mean standardised prediction at fixated pixels (needs fixation maps).
     Nss,
+    /// `1 − SIM`, SIM the histogram intersection `Σ min(P, Q)` of the sum-normalised maps.
+    Sim,
+    /// Negative log-likelihood of the fixations under the predicted density, in bits per fixation
+    /// relative to a uniform density: per image `−(1/F) Σ_fixated log2(p · H·W)`, averaged over
+    /// the images that have fixations (0 = as good as uniform, negative = better; pysaliency's
+    /// `log_likelihood`, negated). Needs fixation maps.
+    Nll,
 }
+
+/// The losses in the order they are listed in messages.
+const ALL_KINDS: [LossKind; 7] = [
+    LossKind::Mse,
+    LossKind::Bce,
+    LossKind::Kld,
+    LossKind::Cc,
+    LossKind::Nss,
+    LossKind::Sim,
+    LossKind::Nll,
+];
 
 impl LossKind {
     /// The name used in loss strings.
@@ -45,44 +73,119 @@ impl LossKind {
             LossKind::Kld => "kld",
             LossKind::Cc => "cc",
             LossKind::Nss => "nss",
+            LossKind::Sim => "sim",
+            LossKind::Nll => "nll",
         }
     }
 
     fn from_name(name: &str) -> Option<Self> {
-        [
-            LossKind::Mse,
-            LossKind::Bce,
-            LossKind::Kld,
-            LossKind::Cc,
-            LossKind::Nss,
-        ]
-        .into_iter()
-        .find(|k| k.name() == name)
+        ALL_KINDS.into_iter().find(|k| k.name() == name)
     }
 
-    /// The loss value for a batch (scalar tensor).
+    /// Whether the loss needs the binary fixation maps.
+    pub fn needs_fixations(self) -> bool {
+        matches!(self, LossKind::Nss | LossKind::Nll)
+    }
+
+    /// Whether the loss can train `head` (the density head refuses `mse` and `bce`).
+    pub fn fits(self, head: Head) -> bool {
+        head == Head::Seed || !matches!(self, LossKind::Mse | LossKind::Bce)
+    }
+
+    /// The loss value for a batch (scalar tensor), `pred` a seed-head saliency map in `(0,1)`.
     pub fn compute(
         self,
         pred: &Tensor,
         target: &Tensor,
         fixations: Option<&Tensor>,
     ) -> Result<Tensor, TrainError> {
-        let value = match self {
-            LossKind::Mse => (pred - target)?.sqr()?.mean_all()?,
-            LossKind::Bce => bce(pred, target)?,
-            LossKind::Kld => kld(pred, target)?,
-            LossKind::Cc => cc(pred, target)?.affine(-1.0, 1.0)?.mean_all()?,
-            LossKind::Nss => {
-                let fix = fixations.ok_or_else(|| {
-                    TrainError::Config(
-                        "loss `nss` needs fixation maps, and this dataset has none".into(),
-                    )
-                })?;
-                nss(pred, fix)?.affine(-1.0, 0.0)?.mean_all()?
+        self.compute_for(Head::Seed, pred, target, fixations)
+    }
+
+    /// The loss value for a batch of `head`'s `output` (see the module docs).
+    pub fn compute_for(
+        self,
+        head: Head,
+        output: &Tensor,
+        target: &Tensor,
+        fixations: Option<&Tensor>,
+    ) -> Result<Tensor, TrainError> {
+        if !self.fits(head) {
+            return Err(unfit(self, head));
+        }
+        let fixations = || {
+            fixations.ok_or_else(|| {
+                TrainError::Config(format!(
+                    "loss `{}` needs fixation maps, and this dataset has none",
+                    self.name()
+                ))
+            })
+        };
+        // The map the map-comparing losses see: the saliency map, or the density itself.
+        let map = || -> candle_core::Result<Tensor> {
+            match head {
+                Head::Seed => Ok(output.clone()),
+                Head::Density => output.exp(),
             }
+        };
+        let value = match self {
+            LossKind::Mse => (output - target)?.sqr()?.mean_all()?,
+            LossKind::Bce => bce(output, target)?,
+            LossKind::Kld => kld(&map()?, target)?,
+            LossKind::Cc => cc(&map()?, target)?.affine(-1.0, 1.0)?.mean_all()?,
+            LossKind::Nss => nss(&map()?, fixations()?)?.affine(-1.0, 0.0)?.mean_all()?,
+            LossKind::Sim => sim(&map()?, target)?.affine(-1.0, 1.0)?.mean_all()?,
+            LossKind::Nll => nll_bits(&log_density(head, output)?, fixations()?)?,
         };
         Ok(value)
     }
+}
+
+fn unfit(kind: LossKind, head: Head) -> TrainError {
+    TrainError::Config(format!(
+        "loss `{}` compares a map in [0, 1] with the ground truth; the {head} head predicts a          density (summing to 1 over the pixels): use nll, kld, cc, nss or sim",
+        kind.name()
+    ))
+}
+
+/// The natural-log density of an output: the density head's own, or the seed head's map
+/// normalised to sum 1 per image (floored at 1e-30 before the log).
+fn log_density(head: Head, output: &Tensor) -> candle_core::Result<Tensor> {
+    match head {
+        Head::Density => Ok(output.clone()),
+        Head::Seed => {
+            let p = output.clamp(LOG_FLOOR, f64::INFINITY)?;
+            let total = per_image(&p)?
+                .sum_keepdim(1)?
+                .reshape((p.dim(0)?, 1, 1, 1))?;
+            p.log()?.broadcast_sub(&total.log()?)
+        }
+    }
+}
+
+/// `nll` in bits per fixation relative to uniform (see [`LossKind::Nll`]); 0 when no image of
+/// the batch has fixations.
+fn nll_bits(log_density: &Tensor, fixations: &Tensor) -> candle_core::Result<Tensor> {
+    let lp = per_image(log_density)?;
+    let pixels = lp.dim(1)? as f64;
+    let f = per_image(fixations)?.to_dtype(lp.dtype())?;
+    let count = f.sum(1)?;
+    let has = count.gt(0.0)?.to_dtype(lp.dtype())?;
+    // Mean log-likelihood per fixation of each image, + ln(H·W) so that uniform scores 0.
+    let per_fixation =
+        ((&lp * &f)?.sum(1)? / count.clamp(1.0, f64::INFINITY)?)?.affine(1.0, pixels.ln())?;
+    let images = has.sum_all()?.clamp(1.0, f64::INFINITY)?;
+    ((per_fixation * has)?.sum_all()? / images)?.affine(-1.0 / std::f64::consts::LN_2, 0.0)
+}
+
+/// SIM per image, shape `(N,)`: `Σ min(P, Q)` of the sum-normalised maps (Judd et al.'s
+/// similarity, the MIT benchmark's `SIM`).
+fn sim(pred: &Tensor, target: &Tensor) -> candle_core::Result<Tensor> {
+    let p = per_image(pred)?;
+    let q = per_image(target)?;
+    let p = p.broadcast_div(&p.sum_keepdim(1)?.affine(1.0, DIV_EPS)?)?;
+    let q = q.broadcast_div(&q.sum_keepdim(1)?.affine(1.0, DIV_EPS)?)?;
+    p.minimum(&q)?.sum(1)
 }
 
 /// `(N, …)` → `(N, K)`: one row per image.
@@ -152,22 +255,52 @@ impl LossSpec {
         }
     }
 
-    /// True when a term needs fixation maps.
-    pub fn needs_fixations(&self) -> bool {
-        self.terms.iter().any(|(_, k)| *k == LossKind::Nss)
+    /// The default loss of a head: the seed's `mse` for the seed head; for the density head `nll`,
+    /// the fixations' log-likelihood, which a density is fitted by (DeepGaze, UNISAL).
+    pub fn default_for(head: Head) -> Self {
+        match head {
+            Head::Seed => Self::mse(),
+            Head::Density => LossSpec {
+                terms: vec![(1.0, LossKind::Nll)],
+            },
+        }
     }
 
-    /// The weighted sum for a batch (scalar tensor, F32).
+    /// True when a term needs fixation maps.
+    pub fn needs_fixations(&self) -> bool {
+        self.terms.iter().any(|(_, k)| k.needs_fixations())
+    }
+
+    /// An error naming the first term that cannot train `head`.
+    pub fn check_head(&self, head: Head) -> Result<(), TrainError> {
+        match self.terms.iter().find(|(_, k)| !k.fits(head)) {
+            Some((_, kind)) => Err(unfit(*kind, head)),
+            None => Ok(()),
+        }
+    }
+
+    /// The weighted sum for a batch (scalar tensor, F32) of seed-head saliency maps.
     pub fn compute(
         &self,
         pred: &Tensor,
         target: &Tensor,
         fixations: Option<&Tensor>,
     ) -> Result<Tensor, TrainError> {
+        self.compute_for(Head::Seed, pred, target, fixations)
+    }
+
+    /// The weighted sum for a batch of `head`'s `output` (scalar tensor, F32).
+    pub fn compute_for(
+        &self,
+        head: Head,
+        output: &Tensor,
+        target: &Tensor,
+        fixations: Option<&Tensor>,
+    ) -> Result<Tensor, TrainError> {
         let mut total: Option<Tensor> = None;
         for (weight, kind) in &self.terms {
             let term = kind
-                .compute(pred, target, fixations)?
+                .compute_for(head, output, target, fixations)?
                 .affine(*weight, 0.0)?;
             total = Some(match total {
                 None => term,
@@ -207,7 +340,7 @@ impl FromStr for LossSpec {
             }
             let kind = LossKind::from_name(name).ok_or_else(|| {
                 bad(format!(
-                    "unknown loss {name:?} (known: mse, bce, kld, cc, nss)"
+                    "unknown loss {name:?} (known: mse, bce, kld, cc, nss, sim, nll)"
                 ))
             })?;
             terms.push((weight, kind));
@@ -284,13 +417,7 @@ mod tests {
     fn gradients_match_finite_differences() {
         let p0 = values(0.3, 0.1, 0.9);
         let t = values(1.1, 0.0, 1.0);
-        for kind in [
-            LossKind::Mse,
-            LossKind::Bce,
-            LossKind::Kld,
-            LossKind::Cc,
-            LossKind::Nss,
-        ] {
+        for kind in ALL_KINDS {
             let var = Var::from_tensor(&tensor(p0.clone())).unwrap();
             let fix = fixations();
             let loss = kind
@@ -371,6 +498,98 @@ mod tests {
             &values(1.1, 0.0, 1.0),
         ) + 0.5 * value(LossKind::Cc, &values(0.3, 0.1, 0.9), &values(1.1, 0.0, 1.0));
         assert!((sum - parts).abs() < 1e-5, "{sum} vs {parts}");
+    }
+
+    /// `nll` by hand: the density (.1, .2 / .3, .4) with fixations on .2 and .4 scores
+    /// `−½ (log2(0.2·4) + log2(0.4·4)) = −½ log2 1.28` bits; an image without fixations is left
+    /// out of the mean, not counted as 0. The same from the seed head's map (normalised).
+    #[test]
+    fn nll_matches_hand_computation_in_bits_per_fixation() {
+        let dev = Device::Cpu;
+        let expected = -0.5 * 1.28f64.log2(); // -0.17807190511263765
+        let density = [0.1f64, 0.2, 0.3, 0.4];
+        let fix = [0.0f64, 1.0, 0.0, 1.0];
+        let log_density: Vec<f64> = density.iter().map(|p| p.ln()).collect();
+        let one = |v: &[f64]| Tensor::from_vec(v.to_vec(), (1, 1, 2, 2), &dev).unwrap();
+        let got = LossKind::Nll
+            .compute_for(
+                Head::Density,
+                &one(&log_density),
+                &one(&density),
+                Some(&one(&fix)),
+            )
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!((got - expected).abs() < 1e-12, "{got} vs {expected}");
+        // A second image without fixations changes nothing.
+        let two =
+            |a: &[f64], b: &[f64]| Tensor::from_vec([a, b].concat(), (2, 1, 2, 2), &dev).unwrap();
+        let got = LossKind::Nll
+            .compute_for(
+                Head::Density,
+                &two(&log_density, &log_density),
+                &two(&density, &density),
+                Some(&two(&fix, &[0.0; 4])),
+            )
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!((got - expected).abs() < 1e-12, "{got} vs {expected}");
+        // The seed head's map (any scale) is normalised into the same density.
+        let map: Vec<f64> = density.iter().map(|p| p * 2.0).collect();
+        let got = LossKind::Nll
+            .compute_for(Head::Seed, &one(&map), &one(&density), Some(&one(&fix)))
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!((got - expected).abs() < 1e-12, "{got} vs {expected}");
+    }
+
+    /// SIM by hand, and the density head's map losses see the density (`exp` of its output).
+    #[test]
+    fn sim_and_density_head_losses_see_the_density() {
+        let dev = Device::Cpu;
+        let p = Tensor::from_vec(vec![0.25f64, 0.75], (1, 1, 1, 2), &dev).unwrap();
+        let t = Tensor::from_vec(vec![0.5f64, 0.5], (1, 1, 1, 2), &dev).unwrap();
+        // min(.25, .5) + min(.75, .5) = .75 → 1 − SIM = .25.
+        let sim = LossKind::Sim
+            .compute(&p, &t, None)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!((sim - 0.25).abs() < 1e-9, "{sim}");
+        let log_p = p.log().unwrap();
+        for kind in [LossKind::Kld, LossKind::Cc, LossKind::Sim] {
+            let seed = kind
+                .compute(&p, &t, None)
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap();
+            let density = kind
+                .compute_for(Head::Density, &log_p, &t, None)
+                .unwrap()
+                .to_scalar::<f64>()
+                .unwrap();
+            assert!(
+                (seed - density).abs() < 1e-12,
+                "{}: {seed} vs {density}",
+                kind.name()
+            );
+        }
+    }
+
+    #[test]
+    fn density_head_refuses_mse_and_bce_by_name() {
+        for text in ["mse", "kld+0.5bce"] {
+            let spec: LossSpec = text.parse().unwrap();
+            let e = spec.check_head(Head::Density).unwrap_err().to_string();
+            assert!(e.contains("density head") && e.contains("use nll"), "{e}");
+            assert!(spec.check_head(Head::Seed).is_ok());
+        }
+        assert_eq!(LossSpec::default_for(Head::Density).to_string(), "nll");
+        assert_eq!(LossSpec::default_for(Head::Seed).to_string(), "mse");
+        assert!("nll+0.5cc".parse::<LossSpec>().unwrap().needs_fixations());
     }
 
     #[test]

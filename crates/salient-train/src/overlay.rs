@@ -1,6 +1,9 @@
 //! Heatmap overlays as the seed draws them: the map as 8 bits, OpenCV's `COLORMAP_JET`, blended
 //! `0.7 · image + 0.3 · heatmap` like `cv2.addWeighted`, and the `[image | GT | prediction]` triptych.
 //!
+//! Each map is min-max normalised before it is coloured ([`display_u8`]); the colouring of the
+//! normalised map is exactly the seed's.
+//!
 //! Exactness is checked against OpenCV itself (fixture from `scripts/colormap/make_fixture.py`).
 //! One deliberate difference from the seed: the seed blends OpenCV's BGR heatmap onto an RGB image,
 //! which paints salient regions blue; here the heatmap is converted to RGB first (salient = red).
@@ -48,6 +51,34 @@ pub fn map_to_u8(map: &[f32]) -> Vec<u8> {
         .collect()
 }
 
+/// A map min-max normalised to `[0, 1]` over its finite values, for display: overlays and
+/// triptychs show every map this way, so that a map whose values sit in a narrow band (the seed
+/// head's sigmoid never goes far below 0.5; a density is ~1e-5 everywhere) still shows its
+/// structure. Non-finite values and constant maps give 0.
+pub fn min_max_normalised(map: &[f32]) -> Vec<f32> {
+    let (lo, hi) = map
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| {
+            (lo.min(v), hi.max(v))
+        });
+    let range = hi - lo;
+    map.iter()
+        .map(|&v| {
+            if v.is_finite() && range > 0.0 && range.is_finite() {
+                (v - lo) / range
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+/// [`min_max_normalised`], then 8 bits as [`map_to_u8`]: what an overlay shows of a map.
+pub fn display_u8(map: &[f32]) -> Vec<u8> {
+    map_to_u8(&min_max_normalised(map))
+}
+
 /// `cv2.addWeighted(a, 0.7, b, 0.3, 0)` for one 8-bit value: `fma(a, 0.7, b·0.3)` in f32, rounded
 /// half to even and saturated, as OpenCV's vectorised path computes it.
 pub fn blend(a: u8, b: u8) -> u8 {
@@ -78,6 +109,22 @@ pub fn overlay(image: &RgbImage, map: &GrayImage) -> RgbImage {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_stretches_each_map_to_the_full_range() {
+        assert_eq!(display_u8(&[0.46, 0.48, 0.50]), vec![0, 127, 255]);
+        assert_eq!(display_u8(&[1e-5, 3e-5]), vec![0, 255]);
+        assert_eq!(display_u8(&[0.3, 0.3]), vec![0, 0]);
+        assert_eq!(
+            display_u8(&[f32::NEG_INFINITY, -2.0, 0.0, f32::NAN]),
+            vec![0, 0, 255, 0]
+        );
+    }
 }
 
 /// Images of one height side by side (the seed's `[image | GT overlay | prediction overlay]`).

@@ -121,6 +121,8 @@ pub struct Sources {
     pub split_rule: salient_data::SplitRule,
     /// What the readers left out (files that are not images, ...), for the run's log.
     pub notes: Vec<String>,
+    /// The blur that builds the dataset's maps from fixations (its empirical-map kernel).
+    pub map_sigma: salient_data::MapSigma,
 }
 
 impl Sources {
@@ -154,10 +156,11 @@ pub fn dataset_sources(cfg: &crate::TrainConfig) -> Result<Sources, TrainError> 
     let train_samples = dataset.require(Split::Train).map_err(data_err)?;
     let val_samples = dataset.split(Split::Val);
     let has_fix = |s: &[Sample]| !s.is_empty() && s.iter().all(|x| x.fixations.is_some());
-    if cfg.loss.needs_fixations() && !has_fix(train_samples) {
+    let loss = cfg.loss_spec();
+    if loss.needs_fixations() && !has_fix(train_samples) {
         return Err(TrainError::Config(format!(
             "loss `{}` needs a fixation map for every training image, and {} lacks some",
-            cfg.loss,
+            loss,
             cfg.data.display()
         )));
     }
@@ -177,7 +180,7 @@ pub fn dataset_sources(cfg: &crate::TrainConfig) -> Result<Sources, TrainError> 
             shuffle: true,
             drop_last: true,
             pipeline: Pipeline::seed_train(),
-            with_fixations: cfg.loss.needs_fixations(),
+            with_fixations: loss.needs_fixations(),
             ..base.clone()
         },
     )
@@ -204,5 +207,6 @@ pub fn dataset_sources(cfg: &crate::TrainConfig) -> Result<Sources, TrainError> 
         skipped: dataset.skipped().to_vec(),
         split_rule: dataset.rule().clone(),
         notes: dataset.notes().to_vec(),
+        map_sigma: dataset.map_sigma(),
     })
 }

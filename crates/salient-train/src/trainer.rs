@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use candle_core::Device;
-use salient_model::{CheckpointMeta, FreezePolicy, Mode, ModelConfig, SaliencyNet};
+use salient_model::{CheckpointMeta, FreezePolicy, Head, Mode, ModelConfig, SaliencyNet};
 
 use crate::clip::clip_grad_norm;
 use crate::config::{BackboneInit, TrainConfig};
@@ -92,6 +92,9 @@ pub struct RunInputs<'a> {
     pub weights_note: Option<String>,
     /// More checkpoint metadata from the caller (e.g. [`META_SPLIT_RULE`]).
     pub extra_meta: Vec<(String, String)>,
+    /// Where a fresh density head starts ([`crate::density_init`]); `None` keeps its defaults
+    /// (σ 3% of the larger side, a uniform prior). Unused for the seed head and on resume.
+    pub density_init: Option<crate::DensityInit>,
 }
 
 /// Metadata key: the dataset's split rule a model was trained with (JSON of
@@ -121,18 +124,30 @@ pub fn train(
     observer: &mut dyn Observer,
 ) -> Result<Outcome, TrainError> {
     cfg.validate()?;
+    let resolved = cfg.resolved();
+    let cfg = &resolved;
     let device = inputs.device.clone();
     let model_cfg = ModelConfig {
         freeze: cfg.freeze,
         dropout: cfg.dropout as f32,
         precision: cfg.precision,
+        head: cfg.head,
     };
-    let loss_spec = &cfg.loss;
+    let loss_spec = &cfg.loss_spec();
 
     // Model, optimiser and position: fresh or from `last`.
     let (net, mut optimizer, mut position) = if mode == OpenMode::Resume {
         let (net, meta) = SaliencyNet::load_checkpoint(&run.checkpoint("last"), model_cfg, &device)
             .map_err(|e| TrainError::Model(e.to_string()))?;
+        if net.head() != cfg.head {
+            return Err(TrainError::Config(format!(
+                "{} holds the {} head, not the {} head asked for: resume with --head {}",
+                run.checkpoint("last").display(),
+                net.head(),
+                cfg.head,
+                net.head()
+            )));
+        }
         let mut optimizer = new_optimizer(cfg, &net)?;
         let (state, position) = load_state(&run.state_of("last"), &device)?;
         let model_step = meta.get("salient.step").and_then(|s| s.parse::<u64>().ok());
@@ -166,6 +181,13 @@ pub fn train(
                      from scratch with --backbone-init random)"
                 ))
             })?;
+        }
+        if let Some(init) = inputs
+            .density_init
+            .as_ref()
+            .filter(|_| cfg.head == Head::Density)
+        {
+            start_density_head(&net, init, observer)?;
         }
         let optimizer = new_optimizer(cfg, &net)?;
         (net, optimizer, Position::start(cfg.seed))
@@ -257,7 +279,8 @@ pub fn train(
                 .net
                 .forward(&batch.images, Mode::Train)
                 .map_err(|e| TrainError::Model(e.to_string()))?;
-            let loss = loss_spec.compute(&pred, &batch.maps, batch.fixations.as_ref())?;
+            let loss =
+                loss_spec.compute_for(cfg.head, &pred, &batch.maps, batch.fixations.as_ref())?;
             let value = loss.to_scalar::<f32>()?;
             if !value.is_finite() {
                 return Err(looper.non_finite(value, epoch, position.step + 1));
@@ -370,6 +393,23 @@ pub fn train(
     })
 }
 
+/// Sets a fresh density head's σ and prior from the training data, and says so.
+fn start_density_head(
+    net: &SaliencyNet,
+    init: &crate::DensityInit,
+    observer: &mut dyn Observer,
+) -> Result<(), TrainError> {
+    let model = |e: salient_model::ModelError| TrainError::Model(e.to_string());
+    net.set_density_sigma(init.sigma_fraction).map_err(model)?;
+    if let Some(prior) = &init.prior {
+        net.set_density_prior(prior).map_err(model)?;
+    }
+    for note in &init.notes {
+        observer.on_message(note);
+    }
+    Ok(())
+}
+
 fn new_optimizer(cfg: &TrainConfig, net: &SaliencyNet) -> Result<Adam, TrainError> {
     let adam = AdamConfig {
         lr: cfg.lr,
@@ -388,7 +428,7 @@ fn checkpoint_meta(cfg: &TrainConfig) -> CheckpointMeta {
     meta.set_input_size(cfg.size.height, cfg.size.width)
         .set_normalize(cfg.normalize.to_string())
         .set_freeze(cfg.freeze)
-        .set("salient.loss", cfg.loss.to_string())
+        .set("salient.loss", cfg.loss_spec().to_string())
         .set("salient.seed", cfg.seed.to_string());
     meta
 }

@@ -1,5 +1,7 @@
 //! The validation pass: the model in eval mode over the validation split, the training loss on it,
-//! and the saliency metrics per image (CC, KLD, NSS, SIM, plus AUC-Judd when fixations exist).
+//! and the saliency metrics per image (CC, KLD, NSS, SIM, plus AUC-Judd when fixations exist). A
+//! density head is scored on its density (`exp` of its output; every one of these metrics is
+//! invariant to the map's scale).
 //!
 //! Metrics are computed at the model's resolution on the validation pipeline's resized maps (and
 //! fixation maps resized nearest-neighbour): a fast, consistent progress signal for choosing `best`.
@@ -8,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use candle_core::{DType, Device};
-use salient_model::{Mode, SaliencyNet};
+use salient_model::{Head, Mode, SaliencyNet};
 
 use crate::error::TrainError;
 use crate::loss::LossSpec;
@@ -46,11 +48,16 @@ pub fn validate(
             .forward(&batch.images, Mode::Eval)
             .map_err(|e| TrainError::Model(e.to_string()))?;
         if batch.fixations.is_some() || !loss_spec.needs_fixations() {
-            let loss = loss_spec.compute(&pred, &batch.maps, batch.fixations.as_ref())?;
+            let loss =
+                loss_spec.compute_for(net.head(), &pred, &batch.maps, batch.fixations.as_ref())?;
             loss_sum += f64::from(loss.to_scalar::<f32>()?) * batch.n as f64;
             loss_images += batch.n;
         }
-        let pred: Vec<f32> = pred.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+        let map = match net.head() {
+            Head::Seed => pred,
+            Head::Density => pred.exp()?,
+        };
+        let pred: Vec<f32> = map.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
         let plane = host.height * host.width;
         for i in 0..host.n {
             let range = i * plane..(i + 1) * plane;

@@ -63,6 +63,7 @@ pub fn run(
         stop,
         weights_note: None,
         extra_meta: Vec::new(),
+        density_init: None,
     };
     train(cfg, &run, mode, inputs, observer).unwrap()
 }

@@ -169,6 +169,7 @@ fn non_finite_loss_stops_and_keeps_the_last_good_checkpoint() {
         stop: Arc::new(AtomicBool::new(false)),
         weights_note: None,
         extra_meta: Vec::new(),
+        density_init: None,
     };
     let err = train(&cfg, &run, OpenMode::Fresh, inputs, &mut Silent).unwrap_err();
     let text = err.to_string();

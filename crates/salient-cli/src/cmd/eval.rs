@@ -274,6 +274,7 @@ fn run_to(args: Args, out: &mut impl Write) -> anyhow::Result<()> {
         sauc_negatives,
         allow_missing: args.allow_missing,
         skip_bad: args.skip_bad,
+        map_sigma: dataset.map_sigma(),
     };
     let bar = progress_bar(samples.len(), args.quiet);
     let on_done = |n: usize| bar.inc(n as u64);
@@ -342,9 +343,17 @@ fn run_to(args: Args, out: &mut impl Write) -> anyhow::Result<()> {
         .cloned()
         .collect();
     write!(out, "{}", describe_left_out(&outcome, &discovery_skipped))?;
-    write!(out, "{}", format_table(&outcome.report))?;
+    let maps = (outcome.maps.iter().any(|m| m != "saliency map")).then_some(&outcome.maps[..]);
+    if maps.is_some() {
+        writeln!(
+            out,
+            "a fixation density: each metric on the map derived from it that is best for it \
+             (Kümmerer et al., ECCV 2018)"
+        )?;
+    }
+    write!(out, "{}", format_table(&outcome.report, maps))?;
     if let Some(path) = &args.json {
-        write_json(path, &outcome.report)?;
+        write_json(path, &outcome.report, &outcome.maps)?;
         writeln!(out, "wrote {}", path.display())?;
     }
     Ok(())
@@ -538,13 +547,24 @@ fn progress_bar(total: usize, quiet: bool) -> ProgressBar {
 }
 
 /// The report as a table: one row per metric, mean ± std and the number of images it covers; a
-/// metric defined on no image reads `n/a` (the JSON has `null`).
-fn format_table(report: &Report) -> String {
+/// metric defined on no image reads `n/a` (the JSON has `null`). With `maps` (a density model),
+/// a last column says which map each metric was scored on.
+fn format_table(report: &Report, maps: Option<&[String]>) -> String {
     let mut out = format!(
-        "{:<12} {:>9} {:>9} {:>7}\n",
-        "metric", "mean", "std", "images"
+        "{:<12} {:>9} {:>9} {:>7}{}\n",
+        "metric",
+        "mean",
+        "std",
+        "images",
+        if maps.is_some() { "  map" } else { "" }
     );
-    for (metric, s) in report.metrics.metrics().iter().zip(&report.summaries) {
+    for (k, (metric, s)) in report
+        .metrics
+        .metrics()
+        .iter()
+        .zip(&report.summaries)
+        .enumerate()
+    {
         let arrow = if metric.lower_is_better() {
             "↓"
         } else {
@@ -557,6 +577,9 @@ fn format_table(report: &Report) -> String {
             (format!("{:.4}", s.mean), format!("{:.4}", s.std))
         };
         out.push_str(&format!("{name:<12} {mean:>9} {std:>9} {:>7}", s.count));
+        if let Some(map) = maps.and_then(|m| m.get(k)) {
+            out.push_str(&format!("  {map}"));
+        }
         let mut notes = Vec::new();
         if s.count == 0 {
             notes.push("defined on 0 images".to_string());
@@ -572,13 +595,24 @@ fn format_table(report: &Report) -> String {
     out
 }
 
-/// The report as JSON, written atomically.
-fn write_json(path: &Path, report: &Report) -> anyhow::Result<()> {
+/// The report as JSON, written atomically, with `maps`: metric name → the map it was scored on.
+fn write_json(path: &Path, report: &Report, maps: &[String]) -> anyhow::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)
             .with_context(|| format!("creating {}", parent.display()))?;
     }
-    let text = serde_json::to_string_pretty(report)? + "\n";
+    let mut value = serde_json::to_value(report)?;
+    let by_metric: serde_json::Map<String, serde_json::Value> = report
+        .metrics
+        .metrics()
+        .iter()
+        .zip(maps)
+        .map(|(m, map)| (m.name().to_string(), serde_json::Value::from(map.as_str())))
+        .collect();
+    if let serde_json::Value::Object(fields) = &mut value {
+        fields.insert("maps".to_string(), serde_json::Value::Object(by_metric));
+    }
+    let text = serde_json::to_string_pretty(&value)? + "\n";
     salient_model::atomic::write_atomic(path, text.as_bytes())
         .with_context(|| format!("writing {}", path.display()))
 }

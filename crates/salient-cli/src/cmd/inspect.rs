@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use candle_core::Device;
-use salient_model::{CheckpointMeta, FreezePolicy, ModelConfig, SaliencyNet};
+use salient_model::{CheckpointMeta, FreezePolicy, Head, ModelConfig, SaliencyNet};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -13,6 +13,9 @@ pub struct Args {
     /// Freeze policy to count trainable parameters under (default: the checkpoint's, else layer2).
     #[arg(long)]
     pub freeze: Option<FreezePolicy>,
+    /// Head of the freshly built model (without a checkpoint; a checkpoint has its own).
+    #[arg(long, conflicts_with = "checkpoint")]
+    pub head: Option<Head>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -33,6 +36,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         None => {
             let cfg = ModelConfig {
                 freeze: args.freeze.unwrap_or_default(),
+                head: args.head.unwrap_or_default(),
                 ..ModelConfig::default()
             };
             println!("checkpoint: none (freshly initialised model)");
@@ -40,6 +44,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         }
     };
     let counts = net.parameter_counts();
+    println!(
+        "head: {} (outputs a {})",
+        net.head(),
+        net.head().output_description()
+    );
+    if let Some(sigma) = net.density_sigma()? {
+        println!(
+            "density blur sigma: {:.3}% of the larger side",
+            sigma * 100.0
+        );
+    }
     println!("freeze: {}", net.config().freeze);
     println!("parameters: {}", thousands(counts.total));
     println!("trainable: {}", thousands(counts.trainable));

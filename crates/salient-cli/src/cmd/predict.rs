@@ -4,9 +4,15 @@
 //! Maps are written at each image's original resolution, under `--out` at the input's path
 //! relative to its root (a folder input: the folder; a list: `--root`, default the deepest folder
 //! holding every entry), extension replaced: `a/cat.jpg` → `a/cat.png` (8-bit, `round(255·map)`)
-//! or `a/cat.npy` (float32, `H×W`, values in `[0,1]`); `--overlay` adds `a/cat_overlay.png` (JET,
+//! or `a/cat.npy` (float32, `H×W`, exact values); `--overlay` adds `a/cat_overlay.png` (JET,
 //! 0.7/0.3 as the seed); `--gt DIR` adds `a/cat_triptych.png` = `[image | GT overlay |
-//! prediction overlay]`, the ground truth found at `DIR/a/cat.*` or `DIR/cat.*`. Inputs that
+//! prediction overlay]`, the ground truth found at `DIR/a/cat.*` or `DIR/cat.*`. Overlays show each
+//! map min-max normalised, so that its structure shows whatever its range.
+//!
+//! `--output saliency|density|log-density` picks the map (`salient_train::OutputKind`): a
+//! saliency map (maximum 1), a fixation density (sums to 1) or its natural log. A density's PNG
+//! is scaled to its maximum and a log-density's PNG min-max normalised (a note says so); `.npy`
+//! keeps the values. Inputs that
 //! differ only by extension (`a/cat.jpg`, `a/cat.png`) keep it (`a/cat.jpg.png`).
 //!
 //! At scale: `--shard I/N` (or a Slurm array / Kubernetes Indexed Job index) takes every N-th
@@ -28,6 +34,7 @@ use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 use salient_data::load_rgb8;
+use salient_train::OutputKind;
 
 use crate::model_args::ModelArgs;
 use inputs::Input;
@@ -59,6 +66,15 @@ pub struct Args {
     /// Map file format.
     #[arg(long, value_enum, default_value = "png")]
     pub format: MapFormat,
+    /// Which map: saliency (maximum 1), density (sums to 1 over the image) or log-density
+    /// (natural log). A seed-head model's density is its map normalised to sum 1; a
+    /// density-head model's saliency is its density scaled to maximum 1.
+    #[arg(
+        long,
+        default_value = "saliency",
+        value_name = "saliency|density|log-density"
+    )]
+    pub output: OutputKind,
     /// Also write the JET heatmap blended over the image.
     #[arg(long)]
     pub overlay: bool,
@@ -114,11 +130,17 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     let predictor = args.model.load(&args.checkpoint)?;
+    if args.format == MapFormat::Png {
+        if let Some(note) = outputs::png_note(args.output) {
+            eprintln!("note: {note}");
+        }
+    }
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let spec = OutputSpec {
         out: args.out.clone(),
         format: args.format,
+        output: args.output,
         overlay: args.overlay,
         gt: args.gt.clone(),
         partial_prefix: format!(".salient-partial-{}-", shard.file_tag()),
@@ -161,7 +183,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             }
         }
         let refs: Vec<&RgbImage> = images.iter().map(|(_, _, image)| image).collect();
-        let maps = predictor.predict_batch(&refs)?;
+        let maps = predictor.predict_outputs(&refs, args.output)?;
         let written: Vec<_> = images
             .par_iter()
             .zip(maps)

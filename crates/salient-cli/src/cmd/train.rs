@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use salient_data::{describe_skipped, LayoutKind, MapSigma, Normalize};
-use salient_model::{FreezePolicy, Precision};
+use salient_model::{FreezePolicy, Head, Precision};
 use salient_train::device::{describe, DeviceSpec};
 use salient_train::source::{dataset_sources, BatchSource};
 use salient_train::{
@@ -55,7 +55,12 @@ pub struct Args {
     /// Adam learning rate (default 1e-3).
     #[arg(long)]
     pub lr: Option<f64>,
-    /// Loss: mse, bce, kld, cc, nss or a weighted sum like kld+0.5cc.
+    /// Output head: seed (the seed's sigmoid saliency map) or density (a fixation density with a
+    /// learned blur and centre-bias prior; predicts log-densities).
+    #[arg(long)]
+    pub head: Option<Head>,
+    /// Loss: mse, bce, kld, cc, nss, sim, nll or a weighted sum like kld+0.5cc or nll+0.5cc
+    /// (default: mse with the seed head, nll with the density head).
     #[arg(long)]
     pub loss: Option<LossSpec>,
     /// Frozen part: none|stem|layer1|layer2|layer3|backbone (default layer2).
@@ -127,7 +132,7 @@ impl Args {
             batch_size,
             size,
             lr,
-            loss,
+            head,
             freeze,
             weights,
             backbone_init,
@@ -142,6 +147,9 @@ impl Args {
         );
         if let Some(v) = self.out.clone() {
             cfg.out = Some(v);
+        }
+        if let Some(v) = &self.loss {
+            cfg.loss = Some(v.clone());
         }
         if let Some(v) = self.val_fraction {
             cfg.val_fraction = v;
@@ -229,7 +237,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     install_ctrl_c(Arc::clone(&stop), &mut progress)?;
     let weights_note = (cfg.backbone_init == BackboneInit::Pretrained && mode != OpenMode::Resume)
         .then(|| weights_note(&cfg.weights));
+    let density_init = if cfg.head == Head::Density && mode != OpenMode::Resume {
+        Some(salient_train::density_init(
+            sources.train.loader.samples(),
+            sources.map_sigma,
+        )?)
+    } else {
+        None
+    };
     let inputs = RunInputs {
+        density_init,
         train: &sources.train,
         val: sources.val.as_ref().map(|v| v as &dyn BatchSource),
         device,

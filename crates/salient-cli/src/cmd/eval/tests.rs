@@ -303,7 +303,7 @@ fn table_rows_give_mean_std_and_count() {
             values: vec![Some(0.7), None],
         },
     ];
-    let table = format_table(&Report::new(metrics, per_image));
+    let table = format_table(&Report::new(metrics, per_image), None);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines[1], "cc ↑            0.6000    0.1000       2");
     assert_eq!(
@@ -344,6 +344,7 @@ fn an_optimiser_state_file_is_not_taken_for_a_model() {
     let inspect = crate::cmd::inspect::Args {
         checkpoint: Some(state),
         freeze: None,
+        head: None,
     };
     let err = format!("{:#}", crate::cmd::inspect::run(inspect).unwrap_err());
     assert!(err.contains(&expected), "{err}");

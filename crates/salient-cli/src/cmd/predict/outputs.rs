@@ -9,7 +9,8 @@ use anyhow::{bail, Context};
 use image::{GrayImage, ImageFormat, RgbImage};
 use npyz::WriterBuilder;
 use salient_data::{load_map, resize_map, MapF32};
-use salient_train::overlay::{map_to_u8, overlay, side_by_side};
+use salient_train::overlay::{display_u8, overlay, side_by_side};
+use salient_train::OutputKind;
 
 use super::inputs::{Input, IMAGE_EXTENSIONS};
 
@@ -25,6 +26,8 @@ pub enum MapFormat {
 pub struct OutputSpec {
     pub out: PathBuf,
     pub format: MapFormat,
+    /// Which map is written (overlays show it min-max normalised whatever it is).
+    pub output: OutputKind,
     pub overlay: bool,
     pub gt: Option<PathBuf>,
     /// Prefix of this run's temporary files, unique to the shard (`.salient-partial-shard-0-of-3-`).
@@ -79,12 +82,12 @@ impl OutputSpec {
         map: &MapF32,
     ) -> anyhow::Result<()> {
         let map_bytes = match self.format {
-            MapFormat::Png => {
-                png(
-                    &GrayImage::from_raw(map.width as u32, map.height as u32, rounded_u8(map))
-                        .expect("one byte per map pixel"),
-                )?
-            }
+            MapFormat::Png => png(&GrayImage::from_raw(
+                map.width as u32,
+                map.height as u32,
+                png_values(map, self.output),
+            )
+            .expect("one byte per map pixel"))?,
             MapFormat::Npy => npy_f32(map)?,
         };
         self.write_atomic(&planned.map, &map_bytes)?;
@@ -142,16 +145,43 @@ impl OutputSpec {
     }
 }
 
-/// `round(255 · clamp(map, 0, 1))`.
-fn rounded_u8(map: &MapF32) -> Vec<u8> {
-    map.data
+/// What a PNG map holds, 8 bits: a saliency map as `round(255 · clamp(map, 0, 1))`; a density
+/// scaled to its maximum first (`round(255 · p / max p)`), a log-density min-max normalised over
+/// its finite values (`.npy` keeps the exact values; [`png_note`] says so once per run).
+fn png_values(map: &MapF32, output: OutputKind) -> Vec<u8> {
+    let scaled: Vec<f32> = match output {
+        OutputKind::Saliency => map.data.clone(),
+        OutputKind::Density => {
+            let max = map.data.iter().fold(0f32, |m, &v| m.max(v));
+            let by = if max > 0.0 { max } else { 1.0 };
+            map.data.iter().map(|v| v / by).collect()
+        }
+        OutputKind::LogDensity => salient_train::overlay::min_max_normalised(&map.data),
+    };
+    scaled
         .iter()
         .map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8)
         .collect()
 }
 
+/// What a PNG of `output` holds beyond its name, when it is not the values themselves.
+pub fn png_note(output: OutputKind) -> Option<&'static str> {
+    match output {
+        OutputKind::Saliency => None,
+        OutputKind::Density => Some(
+            "density PNGs are scaled to each map's maximum (255 = its densest pixel); \
+             --format npy keeps the exact densities (summing to 1)",
+        ),
+        OutputKind::LogDensity => Some(
+            "log-density PNGs are min-max normalised per map; --format npy keeps the exact \
+             natural-log densities",
+        ),
+    }
+}
+
+/// The map as an overlay shows it: min-max normalised, 8 bits.
 fn gray(map: &MapF32) -> GrayImage {
-    GrayImage::from_raw(map.width as u32, map.height as u32, map_to_u8(&map.data))
+    GrayImage::from_raw(map.width as u32, map.height as u32, display_u8(&map.data))
         .expect("buffer sized for the map")
 }
 
@@ -212,6 +242,7 @@ mod tests {
         OutputSpec {
             out: out.to_path_buf(),
             format: MapFormat::Npy,
+            output: OutputKind::Saliency,
             overlay: true,
             gt: None,
             partial_prefix: ".salient-partial-shard-0-of-1-".into(),
