@@ -20,7 +20,7 @@ fn random_init_learns_synthetic_saliency() {
     // in far fewer steps than the seed's MSE (which sits near CC 0.5 after 40 steps here).
     cfg.batch_size = 4;
     cfg.epochs = 2;
-    cfg.loss = "kld+cc".parse().unwrap();
+    cfg.loss = Some("kld+cc".parse().unwrap());
     let run_dir = dir.path().join("run");
     let start = Instant::now();
     let outcome = common::run(
