@@ -14,7 +14,7 @@
 //! - [`check_close`] and [`assert_close`]: the check, naming what was compared, the first NaN or
 //!   the worst element, and both values;
 //! - [`with_nan`] and [`rejects_nan`]: for the tests that prove a check refuses an output that
-//!   holds a NaN.
+//!   holds a NaN; [`assert_close_and_nan_fails`] does both on every output it compares.
 //!
 //! A dev-dependency of the crates whose tests compare numbers; never published.
 
@@ -157,6 +157,27 @@ pub fn assert_close<T: Float>(
     tolerance: Tolerance,
 ) -> f64 {
     check_close(what, actual, expected, tolerance).unwrap_or_else(|m| panic!("{m}"))
+}
+
+/// [`assert_close`], then proof that the same check refuses `actual` with a NaN in place of its
+/// first, middle or last element ([`rejects_nan`]); returns the largest difference. For checks
+/// of real outputs, so that each compared output is also shown unable to pass by going NaN.
+#[track_caller]
+pub fn assert_close_and_nan_fails<T: Float>(
+    what: &str,
+    actual: &[T],
+    expected: &[T],
+    tolerance: Tolerance,
+) -> f64 {
+    let diff = assert_close(what, actual, expected, tolerance);
+    if !actual.is_empty() {
+        let accepts = |probe: &[T]| check_close(what, probe, expected, tolerance).is_ok();
+        assert!(
+            rejects_nan(actual, accepts),
+            "{what}: the check passes an output holding a NaN"
+        );
+    }
+    diff
 }
 
 /// `max |actual − expected|`; NaN when either slice holds a NaN, 0 for empty slices.
@@ -328,6 +349,12 @@ mod tests {
             &[0.0, 0.0, 0.0],
             Tolerance::Abs(0.5),
         );
+    }
+
+    #[test]
+    fn assert_close_and_nan_fails_returns_the_largest_difference() {
+        let d = assert_close_and_nan_fails("x", &[1.0f32, 2.0], &[1.0, 2.5], Tolerance::Abs(0.5));
+        assert_eq!(d, 0.5);
     }
 
     /// The fault these helpers exist for: a maximum folded with `f32::max` ignores NaN, and

@@ -10,7 +10,7 @@
 use super::gemm_conv::{self, winograd, Geometry};
 use super::*;
 use candle_core::{Device, Var};
-use salient_test_support::{check_close, rejects_nan, Tolerance};
+use salient_test_support::{assert_close_and_nan_fails, Tolerance};
 
 /// Both threshold sets of the engine, named for messages.
 const THRESHOLDS: [(&str, Thresholds); 2] = [
@@ -42,25 +42,13 @@ fn flat(t: &Tensor) -> Vec<f64> {
         .expect("flatten")
 }
 
-/// Asserts `a` within `tol` of `b` elementwise (NaN fails), then that the same comparison
-/// refuses `a` with a NaN in place of one element: no compared output can pass by going NaN.
-#[track_caller]
-fn assert_close_values(what: &str, a: &[f64], b: &[f64], tol: Tolerance) {
-    let check = |a: &[f64]| check_close(what, a, b, tol);
-    if let Err(mismatch) = check(a) {
-        panic!("{mismatch}");
-    }
-    assert!(
-        rejects_nan(a, |a| check(a).is_ok()),
-        "{what}: the comparison passes an output holding a NaN"
-    );
-}
-
-/// [`assert_close_values`] of two tensors of one shape, `|a − b| ≤ tol · (1 + |b|)`.
+/// Asserts `|a − b| ≤ tol · (1 + |b|)` elementwise for two tensors of one shape (NaN fails), then
+/// that the same comparison refuses `a` with a NaN in place of one element: no compared output
+/// can pass by going NaN.
 #[track_caller]
 fn assert_close(what: &str, a: &Tensor, b: &Tensor, tol: f64) {
     assert_eq!(a.dims(), b.dims(), "{what}: shapes differ");
-    assert_close_values(what, &flat(a), &flat(b), Tolerance::Rel(tol));
+    assert_close_and_nan_fails(what, &flat(a), &flat(b), Tolerance::Rel(tol));
 }
 
 /// Candle's own convolution of `spec.kind`, the reference.
@@ -456,7 +444,7 @@ fn max_pool2d_matches_brute_force_with_ties_values_and_gradients() {
                 let g = flat(grads.get(x.as_tensor()).unwrap());
                 let tol = if dtype == DType::F32 { 1e-6 } else { 1e-14 };
                 let what = format!("{case}: gradient");
-                assert_close_values(&what, &g, &want_grad, Tolerance::Abs(tol));
+                assert_close_and_nan_fails(&what, &g, &want_grad, Tolerance::Abs(tol));
             }
         }
     }

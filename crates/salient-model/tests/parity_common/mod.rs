@@ -8,7 +8,9 @@ use candle_core::{DType, Device, Tensor};
 use salient_model::saliency_net_specs;
 /// The comparisons, NaN-aware: shared by every crate's tests.
 #[allow(unused_imports)] // each test crate uses a different subset
-pub use salient_test_support::{check_close, max_abs, max_abs_diff, rejects_nan, Tolerance};
+pub use salient_test_support::{
+    assert_close_and_nan_fails, check_close, max_abs, max_abs_diff, rejects_nan, Tolerance,
+};
 
 /// The committed fixture, written by `scripts/parity/make_fixture.py`.
 pub const FIXTURE: &str = concat!(
