@@ -1,6 +1,7 @@
 //! One training step (train mode, seed freeze, MSE, Adam lr 1e-3 betas (0.9, 0.99)) against the
 //! PyTorch fixture of scripts/parity/make_fixture.py: loss, gradients, updated parameters, updated
-//! running statistics, and frozen tensors that must not move.
+//! running statistics, and frozen tensors that must not move. Every comparison fails on NaN and
+//! is shown, on the output it compared, to refuse that output with a NaN in it.
 
 #[path = "../../salient-model/tests/parity_common/mod.rs"]
 mod parity_common;
@@ -17,14 +18,33 @@ const LOSS_REL_TOLERANCE: f64 = 1e-5;
 /// fixture is poorly conditioned in float32: PyTorch's own float32 gradients differ from its float64
 /// ones by up to 3.5% of the largest gradient (layer3/layer4; 2e-5 at the head), so this only
 /// catches gross errors; the loss (1e-5) and the head's gradients carry the fine check.
-const GRAD_REL_TOLERANCE: f32 = 0.1;
+const GRAD_REL_TOLERANCE: f64 = 0.1;
 /// Parameters after the step: Adam's first step moves each element by about ±lr (the sign of its
 /// gradient), so elements whose tiny gradient flips sign under rounding may differ by 2·lr. Most
 /// elements must agree to PARAM_TOLERANCE, all to 2·lr.
-const PARAM_TOLERANCE: f32 = 1e-5;
+const PARAM_TOLERANCE: f64 = 1e-5;
 const PARAM_AGREEING_FRACTION: f64 = 0.9;
-const LR: f32 = 1e-3;
-const RUNNING_STAT_TOLERANCE: f32 = 1e-4;
+const LR: f64 = 1e-3;
+const RUNNING_STAT_TOLERANCE: f64 = 1e-4;
+
+/// The check of an updated parameter: every element within 2·lr + PARAM_TOLERANCE of PyTorch's,
+/// and at least PARAM_AGREEING_FRACTION of them within PARAM_TOLERANCE; `Ok(fraction)`.
+fn check_param(name: &str, ours: &[f32], theirs: &[f32]) -> Result<f64, String> {
+    let all = Tolerance::Abs(2.0 * LR + PARAM_TOLERANCE);
+    check_close(name, ours, theirs, all).map_err(|m| m.to_string())?;
+    let agreeing = ours
+        .iter()
+        .zip(theirs)
+        .filter(|(a, b)| (f64::from(**a) - f64::from(**b)).abs() <= PARAM_TOLERANCE)
+        .count();
+    let fraction = agreeing as f64 / ours.len() as f64;
+    if fraction < PARAM_AGREEING_FRACTION {
+        return Err(format!(
+            "{name}: {fraction} of elements within {PARAM_TOLERANCE:e}"
+        ));
+    }
+    Ok(fraction)
+}
 
 #[test]
 fn one_training_step_matches_pytorch() {
@@ -68,13 +88,10 @@ fn one_training_step_matches_pytorch() {
             .unwrap_or_else(|| panic!("no gradient for {name}"));
         let ours = sample(grad, strides[name]);
         let theirs = to_vec(fixture.tensor(&format!("grad.{name}")));
-        let diff = max_abs_diff(&ours, &theirs);
         let scale = max_abs(&theirs);
+        let tol = Tolerance::Abs(GRAD_REL_TOLERANCE * scale);
+        let diff = assert_close_and_nan_fails(&format!("grad {name}"), &ours, &theirs, tol);
         println!("grad {name}: max abs diff {diff:e} (max |g| {scale:e})");
-        assert!(
-            diff <= GRAD_REL_TOLERANCE * scale,
-            "grad {name}: diff {diff} vs scale {scale}"
-        );
     }
 
     let mut adam = Adam::new(net.trainable_vars(), AdamConfig::seed()).unwrap();
@@ -96,22 +113,21 @@ fn one_training_step_matches_pytorch() {
             assert_eq!(moved, 0.0, "fixture: frozen {name} moved in PyTorch");
         } else if name.contains("running_") {
             assert!(moved > 0.0, "fixture: {name} did not move");
-            assert!(diff <= RUNNING_STAT_TOLERANCE, "{name}: diff {diff}");
+            let tol = Tolerance::Abs(RUNNING_STAT_TOLERANCE);
+            assert_close_and_nan_fails(&format!("after {name}"), &ours, &theirs, tol);
         } else {
             assert!(moved > 5e-4, "fixture: {name} barely moved");
-            let agreeing = ours
-                .iter()
-                .zip(&theirs)
-                .filter(|(a, b)| (*a - *b).abs() <= PARAM_TOLERANCE)
-                .count();
-            let fraction = agreeing as f64 / ours.len() as f64;
-            println!(
-                "  {:.1}% of elements within {PARAM_TOLERANCE:e}",
-                100.0 * fraction
-            );
-            if fraction < PARAM_AGREEING_FRACTION || diff > 2.0 * LR + PARAM_TOLERANCE {
-                failures.push(format!("{name}: diff {diff}, {fraction} within tolerance"));
+            match check_param(name, &ours, &theirs) {
+                Ok(fraction) => println!(
+                    "  {:.1}% of elements within {PARAM_TOLERANCE:e}",
+                    100.0 * fraction
+                ),
+                Err(e) => failures.push(e),
             }
+            assert!(
+                rejects_nan(&ours, |v| check_param(name, v, &theirs).is_ok()),
+                "{name}: the check passes a parameter holding a NaN"
+            );
         }
     }
     assert!(failures.is_empty(), "{failures:#?}");
