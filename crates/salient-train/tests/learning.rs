@@ -40,6 +40,8 @@ fn random_init_learns_synthetic_saliency() {
             _ => unreachable!(),
         })
         .collect();
+    // f64::max drops NaN: every epoch's CC must be a number before the best is taken.
+    assert!(ccs.iter().all(|c| c.is_finite()), "validation CC {ccs:?}");
     let best = ccs.iter().cloned().fold(f64::MIN, f64::max);
     eprintln!("learning test: val CC per epoch {ccs:.3?}, best {best:.3}, {seconds:.0} s");
     assert!(
