@@ -66,8 +66,8 @@ impl Tolerance {
 impl fmt::Display for Tolerance {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Tolerance::Abs(t) => write!(f, "absolute tolerance {t:e}"),
-            Tolerance::Rel(t) => write!(f, "tolerance {t:e} · (1 + |expected|)"),
+            Tolerance::Abs(t) => write!(f, "bound {t:e} on |Δ|"),
+            Tolerance::Rel(t) => write!(f, "bound {t:e} on |Δ| / (1 + |expected|)"),
         }
     }
 }
