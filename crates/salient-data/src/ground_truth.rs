@@ -429,7 +429,12 @@ mod tests {
         let peak = salient_test_support::max_abs(&blurred.data) as f32;
         let scaled: Vec<f32> = blurred.data.iter().map(|a| a / peak).collect();
         let tol = salient_test_support::Tolerance::Abs(1e-6);
-        salient_test_support::assert_close("blurred spike", &scaled, &built.data, tol);
+        salient_test_support::assert_close_and_nan_fails(
+            "blurred spike",
+            &scaled,
+            &built.data,
+            tol,
+        );
         let flat = MapF32 {
             width: w,
             height: h,
@@ -472,7 +477,7 @@ mod tests {
         let direct: Vec<f64> = direct.iter().map(|d| d / peak).collect();
         let built_f64: Vec<f64> = built.data.iter().map(|&b| f64::from(b)).collect();
         let tol = salient_test_support::Tolerance::Abs(1e-6);
-        salient_test_support::assert_close("built map", &built_f64, &direct, tol);
+        salient_test_support::assert_close_and_nan_fails("built map", &built_f64, &direct, tol);
         // The doubled fixation is the peak.
         assert_eq!(built.data[7 * w + 5], 1.0);
     }

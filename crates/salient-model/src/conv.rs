@@ -120,7 +120,7 @@ mod tests {
             let reference = x.conv2d(&w, 0, stride, 1, 1)?;
             assert_eq!(ours.dims(), reference.dims());
             let values = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
-            salient_test_support::assert_close(
+            salient_test_support::assert_close_and_nan_fails(
                 &format!("1x1 stride {stride}"),
                 &values(&ours)?,
                 &values(&reference)?,

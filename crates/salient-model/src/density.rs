@@ -433,7 +433,12 @@ mod tests {
         .unwrap();
         let values = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
         let tol = salient_test_support::Tolerance::Abs(1e-12);
-        salient_test_support::assert_close("shifted inputs", &values(&a), &values(&b), tol);
+        salient_test_support::assert_close_and_nan_fails(
+            "shifted inputs",
+            &values(&a),
+            &values(&b),
+            tol,
+        );
         let flat = log_density(
             &Tensor::zeros((1, 1, h, w), DType::F64, &Device::Cpu).unwrap(),
             &ls,
@@ -441,6 +446,11 @@ mod tests {
         )
         .unwrap();
         let uniform = vec![-((h * w) as f64).ln(); h * w];
-        salient_test_support::assert_close("flat inputs", &values(&flat), &uniform, tol);
+        salient_test_support::assert_close_and_nan_fails(
+            "flat inputs",
+            &values(&flat),
+            &uniform,
+            tol,
+        );
     }
 }
