@@ -68,7 +68,10 @@ pub use ground_truth::{
     load_ground_truth_map, FixationPixels, FixationPoint, FixationSource, MapSigma, MapSource,
     PointsOnImage,
 };
-pub use layout::{describe_skipped, Dataset, DiscoverOptions, LayoutKind, Sample, SkippedPair};
+pub use layout::{
+    describe_skipped, load_all_fixation_xy, Dataset, DiscoverOptions, ImagePoints, LayoutKind,
+    Sample, SkippedPair,
+};
 pub use loader::{Batch, EpochBatches, Loader, LoaderConfig};
 pub use normalize::Normalize;
 pub use prepare::{
