@@ -21,6 +21,7 @@ use std::path::Path;
 
 use salient_data::resize::{resize_f32, resize_u8, View};
 use salient_data::warp::{invert, rotation_about_centre, warp_f32, warp_rgb_and_map, warp_u8};
+use salient_test_support::{assert_close_and_nan_fails, max_abs_diff, Tolerance};
 
 /// Largest difference of our `f32` resize from the default (IPP) build of OpenCV, for values in
 /// [0, 1]: IPP's float resize differs from OpenCV's own code by up to 6e-6 on the fixture
@@ -319,18 +320,11 @@ fn float_resize_and_rotation_match_opencv() {
         let ours = ours_f32(case, &pattern_f32(case.src.0, case.src.1));
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let bit_equal = equal_fraction(&bits(&ours), &bits(expected));
-        let diffs: Vec<f32> = ours
-            .iter()
-            .zip(expected)
-            .map(|(a, b)| (a - b).abs())
-            .collect();
-        let max_diff = diffs.iter().copied().fold(0f32, f32::max);
+        let max_diff = max_abs_diff(&ours, expected);
         let tolerance = match case.op {
             Op::Resize => F32_RESIZE_IPP_TOLERANCE,
             Op::Rotate => F32_ROTATION_TOLERANCE,
         };
-        // NaN-aware: a NaN difference fails `d <= tolerance`.
-        let within = diffs.iter().all(|&d| d <= tolerance);
         let build = if case.ipp { "IPP" } else { "no IPP" };
         eprintln!(
             "{} ({build}): {:.2}% bit-equal, max abs diff {max_diff:e}",
@@ -338,11 +332,10 @@ fn float_resize_and_rotation_match_opencv() {
             100.0 * bit_equal
         );
         if case.op == Op::Rotate || case.ipp {
-            assert!(
-                within,
-                "{} ({build}): max abs diff {max_diff} > {tolerance}",
-                case.name()
-            );
+            // NaN-aware, and shown to refuse this output with a NaN in it.
+            let what = format!("{} ({build})", case.name());
+            let tol = Tolerance::Abs(f64::from(tolerance));
+            assert_close_and_nan_fails(&what, &ours, expected, tol);
         } else {
             assert!(
                 bit_equal == 1.0,

@@ -24,7 +24,7 @@ use sha2::{Digest, Sha256};
 /// `parity_forward`: float32 convolutions summed in another order differ by ~1e-6; a misplaced
 /// tensor, a transposed kernel or a BatchNorm statistic read from the wrong slot moves outputs by
 /// more than 1e-2.
-const OUTPUT_TOLERANCE: f32 = 1e-4;
+const OUTPUT_TOLERANCE: Tolerance = Tolerance::Abs(1e-4);
 
 fn fixture_path(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -63,34 +63,15 @@ fn tensor_digest(path: &Path) -> String {
     format!("{:x}", hash.finalize())
 }
 
-/// Max |ours - PyTorch's|, NaN-aware: any NaN (or a length mismatch) gives NaN, which fails
-/// `diff <= tolerance`.
-fn max_abs_diff_nan_aware(ours: &[f32], expected: &[f32]) -> f32 {
-    if ours.len() != expected.len() {
-        return f32::NAN;
-    }
-    let mut worst = 0f32;
-    for (a, b) in ours.iter().zip(expected) {
-        let d = (a - b).abs();
-        if d.is_nan() {
-            return d;
-        }
-        worst = worst.max(d);
-    }
-    worst
-}
-
 fn assert_predicts(net: &SaliencyNet, (h, w): (usize, usize), expected: &[f32], what: &str) {
     let y = net
         .forward(&model_input(&[2, 3, h, w]), Mode::Eval)
         .unwrap();
     assert_eq!(y.dims(), &[2, 1, h, w]);
-    let diff = max_abs_diff_nan_aware(&to_vec(&y), expected);
-    println!("{what} {h}x{w}: max abs diff from PyTorch {diff:e}");
-    assert!(
-        diff <= OUTPUT_TOLERANCE,
-        "{what} {h}x{w}: max abs diff from PyTorch {diff} > {OUTPUT_TOLERANCE}"
-    );
+    // NaN-aware, and shown to refuse this output with a NaN in it.
+    let what = format!("{what} {h}x{w} against PyTorch");
+    let diff = assert_close_and_nan_fails(&what, &to_vec(&y), expected, OUTPUT_TOLERANCE);
+    println!("{what}: max abs diff {diff:e}");
 }
 
 #[test]
