@@ -141,7 +141,7 @@ fn density_head_trains_inspects_evaluates_and_predicts() {
             .iter()
             .map(|&v| f64::from(if output == "density" { v } else { v.exp() }))
             .sum();
-        assert!(!((total - 1.0).abs() > 1e-4), "{output}: sums to {total}");
+        assert!((total - 1.0).abs() <= 1e-4, "{output}: sums to {total}");
     }
     let png = ok(salient()
         .args(["predict", "--checkpoint"])
