@@ -81,7 +81,7 @@ impl fmt::Display for MapSigma {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             MapSigma::Pixels(p) => write!(f, "{p} px"),
-            MapSigma::LargerSide(s) => write!(f, "{}% of the larger side", s * 100.0),
+            MapSigma::LargerSide(s) => write!(f, "{}% of the larger side", percent(*s)),
         }
     }
 }
@@ -90,9 +90,15 @@ impl From<MapSigma> for String {
     fn from(sigma: MapSigma) -> String {
         match sigma {
             MapSigma::Pixels(p) => format!("{p}"),
-            MapSigma::LargerSide(f) => format!("{}%", f * 100.0),
+            MapSigma::LargerSide(f) => format!("{}%", percent(f)),
         }
     }
+}
+
+/// A fraction as a percentage without binary-rounding noise (`0.035` → `3.5`, not
+/// `3.5000000000000004`): rounded to 1e-9 of a percent, far below any blur that matters.
+fn percent(fraction: f64) -> f64 {
+    (fraction * 100.0 * 1e9).round() / 1e9
 }
 
 impl TryFrom<String> for MapSigma {
@@ -418,6 +424,14 @@ mod tests {
 
     /// Blurring a map with one fixated pixel equals the empirical map of that fixation (up to
     /// scale), and a constant map keeps its value away from the border.
+    #[test]
+    fn percentages_print_without_rounding_noise() {
+        let sigma: MapSigma = "3.5%".to_string().try_into().unwrap();
+        assert_eq!(sigma.to_string(), "3.5% of the larger side");
+        assert_eq!(String::from(sigma), "3.5%");
+        assert_eq!(String::from(MapSigma::LargerSide(0.035)), "3.5%");
+    }
+
     #[test]
     fn blurring_a_map_is_the_empirical_kernel() {
         let (w, h) = (40, 30);
