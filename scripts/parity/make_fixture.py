@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Parity fixture for salient-model: the seed's network in PyTorch with formula weights (eval forward
-and checkpoints; the training step's fixture is make_train_fixture.py's).
+"""Parity fixture for salient-model: the seed's network in PyTorch with formula weights (eval
+forward and checkpoints; the training step's fixture is make_train_fixture.py's).
 
 Pinned reference environment (the one the committed fixture was made with):
     python 3.11, torch==2.15.0 (run on CPU), torchvision==0.29.2, safetensors==0.8.0, numpy==2.4.6
