@@ -196,6 +196,24 @@ fn three_shards_give_exactly_the_unsharded_outputs() {
         "the same files"
     );
     for (name, bytes) in &expected {
+        if name.to_string_lossy().ends_with("_overlay.png") {
+            // An overlay stretches its map to the map's own range (min-max), so the ~1e-7
+            // differences a different batch composition makes in the f32 forward pass (GEMM
+            // blocking) can move a pixel across a rounding step: one level, on a few pixels.
+            let decode = |b: &[u8]| image::load_from_memory(b).unwrap().to_rgb8().into_raw();
+            let (a, b) = (decode(&got[name]), decode(bytes));
+            assert_eq!(a.len(), b.len(), "{}", name.display());
+            let off: Vec<u8> = a.iter().zip(&b).map(|(x, y)| x.abs_diff(*y)).collect();
+            let worst = off.iter().copied().max().unwrap_or(0);
+            let share = off.iter().filter(|d| **d > 0).count() as f64 / off.len() as f64;
+            assert!(
+                worst <= 1 && share <= 0.01,
+                "{} differs from the unsharded run by up to {worst} levels on {:.2}% of bytes",
+                name.display(),
+                share * 100.0
+            );
+            continue;
+        }
         assert!(
             got[name] == *bytes,
             "{} differs from the unsharded run",

@@ -127,10 +127,29 @@ impl Op {
 }
 
 /// An ordered list of ops; the first must be `resize` so every later op sees the target size.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// In a config it is either a list of op tables (`[[pipeline]]` in TOML) or the compact text
+/// form ([`Pipeline::from_str`]); either is checked when read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(transparent)]
 pub struct Pipeline {
     pub ops: Vec<Op>,
+}
+
+impl<'de> Deserialize<'de> for Pipeline {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Text(String),
+            Ops(Vec<Op>),
+        }
+        let pipeline = match Written::deserialize(d)? {
+            Written::Text(text) => text.parse().map_err(serde::de::Error::custom)?,
+            Written::Ops(ops) => Pipeline { ops },
+        };
+        pipeline.validate().map_err(serde::de::Error::custom)?;
+        Ok(pipeline)
+    }
 }
 
 impl Pipeline {

@@ -425,10 +425,16 @@ mod tests {
         spike.data[12 * w + 25] = 1.0;
         let blurred = blur_like_empirical_maps(&spike, 3.0);
         let built = fixation_density_map(&[(25, 12)], w, h, 3.0);
-        let peak = blurred.data.iter().cloned().fold(0.0, f32::max);
-        for (a, b) in blurred.data.iter().zip(&built.data) {
-            assert!((a / peak - b).abs() < 1e-6, "{a} vs {b}");
-        }
+        // The maps are non-negative: the largest magnitude is the peak (NaN if any is NaN).
+        let peak = salient_test_support::max_abs(&blurred.data) as f32;
+        let scaled: Vec<f32> = blurred.data.iter().map(|a| a / peak).collect();
+        let tol = salient_test_support::Tolerance::Abs(1e-6);
+        salient_test_support::assert_close_and_nan_fails(
+            "blurred spike",
+            &scaled,
+            &built.data,
+            tol,
+        );
         let flat = MapF32 {
             width: w,
             height: h,
@@ -467,11 +473,11 @@ mod tests {
                 direct[y as usize * w + x as usize] = s;
             }
         }
-        let peak = direct.iter().cloned().fold(0.0, f64::max);
-        for (i, (&b, &d)) in built.data.iter().zip(&direct).enumerate() {
-            let diff = (b as f64 - d / peak).abs();
-            assert!(diff <= 1e-6, "pixel {i}: built {b} direct {}", d / peak);
-        }
+        let peak = salient_test_support::max_abs(&direct);
+        let direct: Vec<f64> = direct.iter().map(|d| d / peak).collect();
+        let built_f64: Vec<f64> = built.data.iter().map(|&b| f64::from(b)).collect();
+        let tol = salient_test_support::Tolerance::Abs(1e-6);
+        salient_test_support::assert_close_and_nan_fails("built map", &built_f64, &direct, tol);
         // The doubled fixation is the peak.
         assert_eq!(built.data[7 * w + 5], 1.0);
     }

@@ -151,6 +151,27 @@ impl Sample {
     pub fn load_fixation_points(&self) -> Result<Option<PointsOnImage>, DataError> {
         load_fixation_points(&self.image, self.fixations.as_ref())
     }
+
+    /// [`Sample::load_fixation_points`] as `(width, height, [x, y] points)`, the form the
+    /// centre-bias model takes.
+    pub fn load_fixation_xy(&self) -> Result<Option<ImagePoints>, DataError> {
+        Ok(self.load_fixation_points()?.map(|(points, (w, h))| {
+            (
+                w as usize,
+                h as usize,
+                points.iter().map(|p| [p.x, p.y]).collect(),
+            )
+        }))
+    }
+}
+
+/// One image's `(width, height, [x, y] points)` in 0-based pixel coordinates of the image file.
+pub type ImagePoints = (usize, usize, Vec<[f64; 2]>);
+
+/// Every sample's [`Sample::load_fixation_xy`], read in parallel, in sample order.
+pub fn load_all_fixation_xy(samples: &[Sample]) -> Vec<Result<Option<ImagePoints>, DataError>> {
+    use rayon::prelude::*;
+    samples.par_iter().map(Sample::load_fixation_xy).collect()
 }
 
 /// A pair left out under `skip_bad`, with the error that excluded it.

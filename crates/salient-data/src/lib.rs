@@ -17,7 +17,7 @@
 //!   pysaliency's (`tests/jpeg_metrics.rs`). CMYK becomes RGB as `cv2.imread` does it. Files
 //!   libjpeg only warns about (stray bytes before a marker) decode as in PIL; failures are errors.
 //! - **Resizing** ([`resize_rgb8`], [`resize_map`], [`resize_u8`], [`resize_f32`]): OpenCV
-//!   `INTER_LINEAR` to within one grey level, and the float version used to bring predictions
+//!   `INTER_LINEAR` byte for byte, and the float version used to bring predictions
 //!   back to an image's size.
 //! - **Augmentation** ([`Pipeline`], [`Op`]): a list of ops (resize, random sized crop,
 //!   horizontal flip, rotate) applied with one geometry draw to image, map and fixations, drawn
@@ -68,7 +68,10 @@ pub use ground_truth::{
     load_ground_truth_map, FixationPixels, FixationPoint, FixationSource, MapSigma, MapSource,
     PointsOnImage,
 };
-pub use layout::{describe_skipped, Dataset, DiscoverOptions, LayoutKind, Sample, SkippedPair};
+pub use layout::{
+    describe_skipped, load_all_fixation_xy, Dataset, DiscoverOptions, ImagePoints, LayoutKind,
+    Sample, SkippedPair,
+};
 pub use loader::{Batch, EpochBatches, Loader, LoaderConfig};
 pub use normalize::Normalize;
 pub use prepare::{

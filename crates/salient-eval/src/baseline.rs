@@ -3,8 +3,7 @@
 //! information gain, for the shuffled AUC's negatives where asked, and to be scored as a model
 //! of its own (every benchmark table lists it).
 
-use rayon::prelude::*;
-use salient_data::{Sample, SkippedPair};
+use salient_data::{load_all_fixation_xy, Sample, SkippedPair};
 use salient_metrics::{
     CentreBiasFit, CentreBiasModel, CentreBiasParams, FitOptions, ImageFixations,
 };
@@ -12,8 +11,7 @@ use salient_metrics::{
 use crate::error::EvalError;
 use crate::score::{data_error, skip_or_fail};
 
-/// One image's `(width, height, [x, y] points)`.
-pub type ImagePoints = (usize, usize, Vec<[f64; 2]>);
+pub use salient_data::ImagePoints;
 
 /// Every sample's fixations as `(width, height, [x, y] points)`, in 0-based pixel coordinates of
 /// the image file (coordinate lists exactly; binary maps as their pixels). Samples without
@@ -23,24 +21,16 @@ pub fn split_fixations(
     skip_bad: bool,
     skipped: &mut Vec<SkippedPair>,
 ) -> Result<Vec<ImagePoints>, EvalError> {
-    let read: Vec<_> = samples
-        .par_iter()
-        .map(|sample| {
-            sample
-                .load_fixation_points()
-                .map_err(|e| data_error(sample, sample.image.clone(), e))
-        })
-        .collect();
     let mut images = Vec::with_capacity(samples.len());
-    for result in read {
+    for (sample, result) in samples.iter().zip(load_all_fixation_xy(samples)) {
         match result {
-            Ok(Some((points, (w, h)))) => images.push((
-                w as usize,
-                h as usize,
-                points.iter().map(|p| [p.x, p.y]).collect(),
-            )),
+            Ok(Some(image)) => images.push(image),
             Ok(None) => {}
-            Err(error) => skip_or_fail(error, skip_bad, skipped)?,
+            Err(e) => skip_or_fail(
+                data_error(sample, sample.image.clone(), e),
+                skip_bad,
+                skipped,
+            )?,
         }
     }
     Ok(images)

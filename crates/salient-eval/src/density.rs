@@ -167,4 +167,58 @@ mod tests {
         let text = DensityMap::Blurred.describe(Metric::Kld, MapSigma::Pixels(24.0));
         assert!(text.contains("24"), "{text}");
     }
+
+    /// The derived maps: the density itself, the density blurred with the empirical-map kernel
+    /// (σ from the dataset's map sigma at the image's size), and `ln p` minus a uniform baseline's
+    /// nothing (`ln p`).
+    #[test]
+    fn derived_maps_are_what_the_table_says() {
+        let metrics: MetricSet = "cc,nss,sauc".parse().unwrap();
+        let options = EvalOptions {
+            ig_baseline: IgBaseline::Uniform,
+            ..EvalOptions::default()
+        };
+        let scoring = DensityScoring::new(
+            &metrics,
+            &options,
+            &[],
+            &SaucNegatives::default(),
+            MapSigma::LargerSide(0.1),
+        );
+        let kinds: Vec<(DensityMap, Vec<usize>)> = scoring
+            .groups()
+            .iter()
+            .map(|(k, _, p)| (*k, p.clone()))
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (DensityMap::Density, vec![1]),
+                (DensityMap::OverCentreBias, vec![2]),
+                (DensityMap::Blurred, vec![0]),
+            ]
+        );
+        let (w, h) = (40, 30);
+        let mut data = vec![0.5 / (w * h - 1) as f32; w * h];
+        data[12 * w + 25] = 0.5;
+        let p = MapF32 {
+            width: w,
+            height: h,
+            data,
+        };
+        assert_eq!(
+            scoring.derive(DensityMap::Density, &p).unwrap().data,
+            p.data
+        );
+        let blurred = scoring.derive(DensityMap::Blurred, &p).unwrap();
+        assert_eq!(
+            blurred.data,
+            blur_like_empirical_maps(&p, 4.0).data,
+            "σ = 10% of 40 px"
+        );
+        let logs = scoring.derive(DensityMap::OverCentreBias, &p).unwrap();
+        for (l, v) in logs.data.iter().zip(&p.data) {
+            assert!((l - v.ln()).abs() < 1e-6);
+        }
+    }
 }

@@ -12,6 +12,7 @@ use salient_metrics::{
     EvalOptions, Evaluator, Fixation, Fixations, IgBaseline, ImageEval, ImageFixations, Map,
     MetricSet, SaucNegatives,
 };
+use salient_test_support::{assert_close_and_nan_fails, Tolerance};
 use serde_json::Value;
 
 const LOG_DENSITY_TOLERANCE: f64 = 1e-9;
@@ -104,29 +105,9 @@ fn log_densities_equal_pysaliency_baseline_model() {
                 .map(|v| v.as_f64().unwrap())
                 .collect();
             let got = model.log_density(w, h).unwrap();
-            assert_eq!(got.len(), want.len());
-            let (worst, at) = got
-                .iter()
-                .zip(&want)
-                .map(|(g, w)| (g - w).abs())
-                .enumerate()
-                .fold((0.0f64, 0), |(m, at), (i, d)| {
-                    // NaN-safe: a NaN difference is the worst.
-                    if d.is_nan() || d > m {
-                        (d, i)
-                    } else {
-                        (m, at)
-                    }
-                });
-            assert!(
-                worst <= LOG_DENSITY_TOLERANCE,
-                "{name} on {w}x{h}: log-density differs by {worst:.3e} at pixel (x={}, y={}): \
-                 got {}, pysaliency {}",
-                at % w,
-                at / w,
-                got[at],
-                want[at]
-            );
+            let what = format!("{name} on {w}x{h}: log-density (element y·{w} + x)");
+            let tol = Tolerance::Abs(LOG_DENSITY_TOLERANCE);
+            let worst = assert_close_and_nan_fails(&what, &got, &want, tol);
             println!("{name:>8} {w}x{h}: largest |Δ log-density| {worst:.2e}");
         }
     }

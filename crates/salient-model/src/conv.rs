@@ -119,8 +119,13 @@ mod tests {
             let ours = conv.forward(&x)?;
             let reference = x.conv2d(&w, 0, stride, 1, 1)?;
             assert_eq!(ours.dims(), reference.dims());
-            let diff = (ours - reference)?.abs()?.max_all()?.to_scalar::<f32>()?;
-            assert!(diff < 1e-4, "stride {stride}: diff {diff}");
+            let values = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+            salient_test_support::assert_close_and_nan_fails(
+                &format!("1x1 stride {stride}"),
+                &values(&ours)?,
+                &values(&reference)?,
+                salient_test_support::Tolerance::Abs(1e-4),
+            );
         }
         Ok(())
     }

@@ -431,23 +431,26 @@ mod tests {
             &prior.affine(1.0, -3.0).unwrap(),
         )
         .unwrap();
-        let diff = scalar(&(a - b).unwrap().abs().unwrap().max_all().unwrap());
-        assert!(diff < 1e-12, "{diff}");
+        let values = |t: &Tensor| t.flatten_all().unwrap().to_vec1::<f64>().unwrap();
+        let tol = salient_test_support::Tolerance::Abs(1e-12);
+        salient_test_support::assert_close_and_nan_fails(
+            "shifted inputs",
+            &values(&a),
+            &values(&b),
+            tol,
+        );
         let flat = log_density(
             &Tensor::zeros((1, 1, h, w), DType::F64, &Device::Cpu).unwrap(),
             &ls,
             &Tensor::zeros((1, 1, PRIOR_GRID, PRIOR_GRID), DType::F64, &Device::Cpu).unwrap(),
         )
         .unwrap();
-        let uniform = -((h * w) as f64).ln();
-        let worst = flat
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f64>()
-            .unwrap()
-            .iter()
-            .map(|v| (v - uniform).abs())
-            .fold(0.0, f64::max);
-        assert!(worst < 1e-12, "{worst}");
+        let uniform = vec![-((h * w) as f64).ln(); h * w];
+        salient_test_support::assert_close_and_nan_fails(
+            "flat inputs",
+            &values(&flat),
+            &uniform,
+            tol,
+        );
     }
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use salient_data::{LayoutKind, MapSigma, Normalize};
+use salient_data::{LayoutKind, MapSigma, Normalize, Pipeline};
 use salient_model::{FreezePolicy, Head, Precision};
 use serde::{Deserialize, Serialize};
 
@@ -219,6 +219,11 @@ pub struct TrainConfig {
     pub map_sigma: Option<MapSigma>,
     /// Decode/augment worker threads (0 = all cores).
     pub threads: usize,
+    /// Training augmentation (docs/data.md): `[[pipeline]]` op tables, or the compact form
+    /// (`train`, `val`, `resize,horizontal_flip:0.5,rotate:0.6`). Default: the seed's `train`.
+    pub pipeline: Pipeline,
+    /// Validation preprocessing, same forms. Default: `val` (resize only).
+    pub val_pipeline: Pipeline,
 }
 
 impl Default for TrainConfig {
@@ -261,6 +266,8 @@ impl Default for TrainConfig {
             split_dir: None,
             map_sigma: None,
             threads: 0,
+            pipeline: Pipeline::seed_train(),
+            val_pipeline: Pipeline::seed_val(),
         }
     }
 }
@@ -409,6 +416,25 @@ mod tests {
         assert_eq!(c.batch_size, 4);
         let back = TrainConfig::from_toml_str(&c.to_toml()).unwrap();
         assert_eq!(back, c);
+    }
+
+    /// Augmentation as data: op tables or the compact form, checked when read.
+    #[test]
+    fn pipelines_are_read_from_tables_or_text() {
+        let c = TrainConfig::from_toml_str(
+            "val_pipeline = \"resize\"\n[[pipeline]]\nop = \"resize\"\n[[pipeline]]\nop = \"horizontal_flip\"\np = 0.25\n",
+        )
+        .unwrap();
+        assert_eq!(c.pipeline.to_string(), "resize,horizontal_flip:0.25");
+        assert_eq!(c.val_pipeline, Pipeline::seed_val());
+        let back = TrainConfig::from_toml_str(&c.to_toml()).unwrap();
+        assert_eq!(back, c);
+        let c = TrainConfig::from_toml_str("pipeline = \"resize,rotate:0.6\"\n").unwrap();
+        assert_eq!(c.pipeline.to_string(), "resize,rotate:0.6");
+        for bad in ["pipeline = \"rotate\"\n", "pipeline = \"resize,warp\"\n"] {
+            let e = TrainConfig::from_toml_str(bad).unwrap_err().to_string();
+            assert!(e.contains("resize") || e.contains("warp"), "{bad}: {e}");
+        }
     }
 
     #[test]

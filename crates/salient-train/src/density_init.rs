@@ -5,8 +5,7 @@
 //! Starting from the centre bias means the untrained head already scores about the centre bias's
 //! information gain (0 bits over it), and training learns what the image adds.
 
-use rayon::prelude::*;
-use salient_data::{MapSigma, Sample};
+use salient_data::{load_all_fixation_xy, MapSigma, Sample};
 use salient_metrics::{CentreBiasModel, CentreBiasParams, ImageFixations};
 use salient_model::density::{DEFAULT_SIGMA_FRACTION, PRIOR_GRID};
 
@@ -26,18 +25,10 @@ pub struct DensityInit {
 /// The density head's start for training on `samples` (the training split), whose maps are built
 /// with `map_sigma`. Fixations that cannot be read are an error naming the file.
 pub fn density_init(samples: &[Sample], map_sigma: MapSigma) -> Result<DensityInit, TrainError> {
-    let read: Vec<_> = samples
-        .par_iter()
-        .map(|s| {
-            s.load_fixation_points()
-                .map_err(|e| TrainError::Data(e.to_string()))
-        })
-        .collect();
-    let mut images: Vec<(usize, usize, Vec<[f64; 2]>)> = Vec::with_capacity(samples.len());
-    for result in read {
-        if let Some((points, (w, h))) = result? {
-            let xy = points.iter().map(|p| [p.x, p.y]).collect();
-            images.push((w as usize, h as usize, xy));
+    let mut images = Vec::with_capacity(samples.len());
+    for result in load_all_fixation_xy(samples) {
+        if let Some(image) = result.map_err(|e| TrainError::Data(e.to_string()))? {
+            images.push(image);
         }
     }
     let mut notes = Vec::new();

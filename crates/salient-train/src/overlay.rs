@@ -111,6 +111,19 @@ pub fn overlay(image: &RgbImage, map: &GrayImage) -> RgbImage {
     out
 }
 
+/// Images of one height side by side (the seed's `[image | GT overlay | prediction overlay]`).
+pub fn side_by_side(panels: &[&RgbImage]) -> RgbImage {
+    let height = panels.iter().map(|p| p.height()).max().unwrap_or(0);
+    let width = panels.iter().map(|p| p.width()).sum();
+    let mut out = RgbImage::new(width, height);
+    let mut x0 = 0;
+    for panel in panels {
+        image::imageops::replace(&mut out, *panel, i64::from(x0), 0);
+        x0 += panel.width();
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,17 +138,4 @@ mod tests {
             vec![0, 0, 255, 0]
         );
     }
-}
-
-/// Images of one height side by side (the seed's `[image | GT overlay | prediction overlay]`).
-pub fn side_by_side(panels: &[&RgbImage]) -> RgbImage {
-    let height = panels.iter().map(|p| p.height()).max().unwrap_or(0);
-    let width = panels.iter().map(|p| p.width()).sum();
-    let mut out = RgbImage::new(width, height);
-    let mut x0 = 0;
-    for panel in panels {
-        image::imageops::replace(&mut out, *panel, i64::from(x0), 0);
-        x0 += panel.width();
-    }
-    out
 }

@@ -137,11 +137,11 @@ impl Sources {
     }
 }
 
-/// Discovers `cfg.data` and builds the loaders: the seed's augmentation, shuffling and `drop_last`
-/// for training; resize only, dataset order, every image, fixations when all have them, for
-/// validation.
+/// Discovers `cfg.data` and builds the loaders: `cfg.pipeline` (default the seed's augmentation),
+/// shuffling and `drop_last` for training; `cfg.val_pipeline` (default resize only), dataset
+/// order, every image, fixations when all have them, for validation.
 pub fn dataset_sources(cfg: &crate::TrainConfig) -> Result<Sources, TrainError> {
-    use salient_data::{Dataset, DiscoverOptions, Loader, LoaderConfig, Pipeline, Sample, Split};
+    use salient_data::{Dataset, DiscoverOptions, Loader, LoaderConfig, Sample, Split};
     let data_err = |e: salient_data::DataError| TrainError::Data(e.to_string());
     let options = DiscoverOptions {
         layout: cfg.layout,
@@ -179,7 +179,7 @@ pub fn dataset_sources(cfg: &crate::TrainConfig) -> Result<Sources, TrainError> 
         LoaderConfig {
             shuffle: true,
             drop_last: true,
-            pipeline: Pipeline::seed_train(),
+            pipeline: cfg.pipeline.clone(),
             with_fixations: loss.needs_fixations(),
             ..base.clone()
         },
@@ -193,7 +193,7 @@ pub fn dataset_sources(cfg: &crate::TrainConfig) -> Result<Sources, TrainError> 
             LoaderConfig {
                 shuffle: false,
                 drop_last: false,
-                pipeline: Pipeline::seed_val(),
+                pipeline: cfg.val_pipeline.clone(),
                 with_fixations: has_fix(val_samples),
                 ..base
             },

@@ -2,7 +2,8 @@
 //! (`scripts/parity/make_density_fixture.py`, fixture in salient-model's tests): the forward pass
 //! (log-density) at three sizes, square and not, the loss, and the gradients of the readout, the
 //! blur's σ and the centre-bias prior. Tolerances are stated beside each check; every comparison
-//! fails on NaN (`!(diff <= tol)`).
+//! fails on NaN (salient-test-support) and is shown, on the output it compared, to refuse that
+//! output with a NaN in it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -10,11 +11,12 @@ use std::path::PathBuf;
 use candle_core::{DType, Device, Tensor, Var};
 use salient_model::density::{bilinear_matrix, gaussian_blur_matrix, head_forward, sigma_pixels};
 use salient_model::Head;
+use salient_test_support::{assert_close_and_nan_fails, max_abs, Tolerance};
 use salient_train::LossKind;
 
 /// The f32 head against float64 PyTorch: the reference itself measured 1.4e-6 between its f32 and
 /// f64 heads; a transposed axis, a wrong border rule or a truncated blur is off by > 1e-2.
-const FORWARD_TOLERANCE: f64 = 1e-4;
+const FORWARD_TOLERANCE: Tolerance = Tolerance::Abs(1e-4);
 /// `nll` in bits per fixation, relative.
 const NLL_TOLERANCE: f64 = 1e-5;
 /// Gradients, relative to each tensor's largest reference gradient.
@@ -59,19 +61,6 @@ fn values(t: &Tensor) -> Vec<f64> {
         .unwrap()
         .to_vec1()
         .unwrap()
-}
-
-/// `max |a − b|`, NaN if either holds one (so that `!(d <= tol)` fails).
-fn max_abs_diff(a: &[f64], b: &[f64]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    a.iter().zip(b).fold(0.0, |m: f64, (x, y)| {
-        let d = (x - y).abs();
-        if d.is_nan() || m.is_nan() {
-            f64::NAN
-        } else {
-            m.max(d)
-        }
-    })
 }
 
 /// The decoder features of the fixture's formula (see the script), f32.
@@ -135,15 +124,13 @@ fn density_head_matches_pytorch_forward_loss_and_gradients() {
         )
         .unwrap();
         assert_eq!(out.dims(), &[n, 1, h, w]);
-        let diff = max_abs_diff(
+        let diff = assert_close_and_nan_fails(
+            &format!("{name}: log-density"),
             &values(&out),
             &values(fixture.get(&format!("{name}.log_density"))),
+            FORWARD_TOLERANCE,
         );
         println!("{name}: log-density max abs diff {diff:e}");
-        assert!(
-            diff <= FORWARD_TOLERANCE,
-            "{name}: log-density differs by {diff} > {FORWARD_TOLERANCE}"
-        );
 
         let fixations = fixture
             .get(&format!("{name}.fixations"))
@@ -166,13 +153,11 @@ fn density_head_matches_pytorch_forward_loss_and_gradients() {
         ] {
             let ours = values(grads.get(var.as_tensor()).expect("a gradient"));
             let reference = values(fixture.get(&format!("{name}.grad.{label}")));
-            let scale = reference.iter().fold(0f64, |m, v| m.max(v.abs()));
-            let diff = max_abs_diff(&ours, &reference);
-            println!("{name}: d nll / d {label}: max abs diff {diff:e} (largest {scale:e})");
-            assert!(
-                diff <= GRAD_TOLERANCE * scale,
-                "{name}: gradient of {label} differs by {diff} (> {GRAD_TOLERANCE} x {scale})"
-            );
+            let scale = max_abs(&reference);
+            let what = format!("{name}: d nll / d {label} (largest {scale:e})");
+            let tol = Tolerance::Abs(GRAD_TOLERANCE * scale);
+            let diff = assert_close_and_nan_fails(&what, &ours, &reference, tol);
+            println!("{what}: max abs diff {diff:e}");
         }
     }
 }
@@ -187,15 +172,10 @@ fn blur_and_resize_matrices_match_pytorch() {
         .unwrap();
     let sigma = sigma_pixels(&log_sigma, 96, 128).unwrap();
     let blur = gaussian_blur_matrix(128, &sigma).unwrap();
-    let diff = max_abs_diff(&values(&blur), &values(fixture.get("blur_matrix_w128")));
-    assert!(diff <= 1e-12, "B_W differs by {diff}");
+    let exact = Tolerance::Abs(1e-12);
+    let want = values(fixture.get("blur_matrix_w128"));
+    assert_close_and_nan_fails("B_W", &values(&blur), &want, exact);
     let resize = bilinear_matrix(128, 32, DType::F64, &Device::Cpu).unwrap();
-    let diff = max_abs_diff(&values(&resize), &values(fixture.get("resize_matrix_w128")));
-    assert!(diff <= 1e-12, "R_W differs by {diff}");
-}
-
-#[test]
-fn max_abs_diff_fails_on_nan() {
-    assert!(!(max_abs_diff(&[0.0, f64::NAN], &[0.0, 0.0]) <= 1.0));
-    assert!(!(max_abs_diff(&[f64::NAN, 0.0], &[0.0, 0.0]) <= 1.0));
+    let want = values(fixture.get("resize_matrix_w128"));
+    assert_close_and_nan_fails("R_W", &values(&resize), &want, exact);
 }

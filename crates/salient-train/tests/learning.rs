@@ -20,7 +20,7 @@ fn random_init_learns_synthetic_saliency() {
     // in far fewer steps than the seed's MSE (which sits near CC 0.5 after 40 steps here).
     cfg.batch_size = 4;
     cfg.epochs = 2;
-    cfg.loss = "kld+cc".parse().unwrap();
+    cfg.loss = Some("kld+cc".parse().unwrap());
     let run_dir = dir.path().join("run");
     let start = Instant::now();
     let outcome = common::run(
@@ -40,6 +40,8 @@ fn random_init_learns_synthetic_saliency() {
             _ => unreachable!(),
         })
         .collect();
+    // f64::max drops NaN: every epoch's CC must be a number before the best is taken.
+    assert!(ccs.iter().all(|c| c.is_finite()), "validation CC {ccs:?}");
     let best = ccs.iter().cloned().fold(f64::MIN, f64::max);
     eprintln!("learning test: val CC per epoch {ccs:.3?}, best {best:.3}, {seconds:.0} s");
     assert!(

@@ -74,7 +74,7 @@ fn resumed_run_equals_uninterrupted_run() {
     common::synth(&data, 12, 4, 32, 5);
     let mut cfg = common::config(&data, 32);
     cfg.epochs = 2;
-    cfg.loss = "kld+0.5cc".parse().unwrap();
+    cfg.loss = Some("kld+0.5cc".parse().unwrap());
     cfg.schedule = "cosine".parse().unwrap();
     cfg.clip_grad = Some(1.0);
 

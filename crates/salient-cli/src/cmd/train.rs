@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use salient_data::{describe_skipped, LayoutKind, MapSigma, Normalize};
+use salient_data::{describe_skipped, LayoutKind, MapSigma, Normalize, Pipeline};
 use salient_model::{FreezePolicy, Head, Precision};
 use salient_train::device::{describe, DeviceSpec};
 use salient_train::source::{dataset_sources, BatchSource};
@@ -116,6 +116,10 @@ pub struct Args {
     /// Loader threads (0 = all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Training augmentation: train (the seed's), val (resize only) or ops like
+    /// resize,horizontal_flip:0.5,rotate:0.6 (docs/data.md).
+    #[arg(long, value_name = "SPEC")]
+    pub pipeline: Option<Pipeline>,
 }
 
 impl Args {
@@ -143,7 +147,8 @@ impl Args {
             weight_decay,
             schedule,
             best_by,
-            threads
+            threads,
+            pipeline
         );
         if let Some(v) = self.out.clone() {
             cfg.out = Some(v);

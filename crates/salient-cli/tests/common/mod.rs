@@ -11,8 +11,35 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use candle_core::{Device, Tensor};
-use image::{ImageFormat, Rgb, RgbImage};
+use image::{GrayImage, ImageFormat, Luma, Rgb, RgbImage};
 use salient_model::{CheckpointMeta, ModelConfig, SaliencyNet};
+
+/// An unsplit `stimuli/ saliency/ fixations/` dataset of `n` 32×32 scenes: one bright square
+/// per image, its map a Gaussian blob and one fixation on it.
+pub fn write_flat_dataset(root: &Path, n: usize) {
+    for dir in ["stimuli", "saliency", "fixations"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for i in 0..n {
+        let (cx, cy) = (8 + (i as u32 * 5) % 16, 8 + (i as u32 * 3) % 16);
+        RgbImage::from_fn(32, 32, |x, y| {
+            let near = (x as i32 - cx as i32).abs() < 4 && (y as i32 - cy as i32).abs() < 4;
+            Rgb(if near { [250, 240, 30] } else { [20, 30, 40] })
+        })
+        .save(root.join(format!("stimuli/{i:02}.png")))
+        .unwrap();
+        GrayImage::from_fn(32, 32, |x, y| {
+            let d2 = (x as f32 - cx as f32).powi(2) + (y as f32 - cy as f32).powi(2);
+            Luma([(255.0 * (-d2 / 20.0).exp()) as u8])
+        })
+        .save(root.join(format!("saliency/{i:02}.png")))
+        .unwrap();
+        let mut fix = GrayImage::new(32, 32);
+        fix.put_pixel(cx, cy, Luma([255]));
+        fix.save(root.join(format!("fixations/{i:02}.png")))
+            .unwrap();
+    }
+}
 
 /// The `salient` binary under test.
 pub fn salient() -> Command {

@@ -605,10 +605,17 @@ mod tests {
         },
     ];
 
+    fn values(t: &Tensor) -> Vec<f64> {
+        t.to_dtype(DType::F64)
+            .and_then(|t| t.flatten_all()?.to_vec1())
+            .expect("values")
+    }
+
+    /// `max |a − b|` over two tensors of one shape; NaN when either holds a NaN (candle's own
+    /// `max` would skip one past the first element), so that every `max_diff(..) < tol` fails.
     fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
-        (a - b)
-            .and_then(|d| d.abs()?.flatten_all()?.max(0)?.to_scalar::<f64>())
-            .expect("same shapes")
+        assert_eq!(a.dims(), b.dims(), "shapes differ");
+        salient_test_support::max_abs_diff(&values(a), &values(b))
     }
 
     fn random(shape: &[usize], seed: u64) -> Result<Var> {
@@ -716,6 +723,24 @@ mod tests {
         for (a, e) in ours.iter().zip(&reference) {
             assert!(max_diff(a, e) < 1e-15, "add_relu gradients");
         }
+        Ok(())
+    }
+
+    /// The comparison of the tests above refuses a kernel's output with a NaN in any of its
+    /// first, middle or last element.
+    #[test]
+    fn max_diff_refuses_a_kernel_output_holding_a_nan() -> Result<()> {
+        let x = random(&[2, 3, 5, 7], 40)?;
+        let (w, b) = (random(&[3], 41)?, random(&[3], 42)?);
+        let act = Activation::RELU;
+        let (y, ..) = super::super::batch_norm_train(&x, &w, &b, 1e-5, act)?;
+        let (y_ref, ..) = batch_norm_train_composed(&x, &w, &b, 1e-5, act)?;
+        assert!(max_diff(&y, &y_ref) < 1e-12);
+        let passes = |v: &[f64]| {
+            let probe = Tensor::from_slice(v, y.dims(), &Device::Cpu).unwrap();
+            max_diff(&probe, &y_ref) < 1e-12
+        };
+        assert!(salient_test_support::rejects_nan(&values(&y), passes));
         Ok(())
     }
 

@@ -11,6 +11,7 @@ use candle_core::{bail, Device, Result, Shape, Storage, Tensor};
 
 use super::cpu_storage::{contiguous, float_dispatch};
 use super::epilogue::Epilogue;
+use super::gemm_conv::Thresholds;
 use super::{Activation, ConvSpec};
 
 /// The operands of one fused call (see [`super::conv_affine_act`]) besides the input and weight.
@@ -20,6 +21,8 @@ pub(super) struct Fused<'a> {
     pub shift: &'a Tensor,
     pub residual: Option<&'a Tensor>,
     pub act: Activation,
+    /// [`Thresholds::PRODUCTION`] outside tests.
+    pub thresholds: Thresholds,
 }
 
 /// `(N, C, H, W)` of the concatenation of `parts` along channels, or an error naming the mismatch.
@@ -110,7 +113,7 @@ impl Fused<'_> {
                 .zip(parts)
                 .map(|(i, p)| Ok((slice(i)?, p.dim(1)?)))
                 .collect::<Result<Vec<_>>>()?;
-            let out = kind.forward_parts(&plan, &inputs, slice(0)?, Some(&ep));
+            let out = kind.forward_parts(&plan, &inputs, slice(0)?, Some(&ep), &self.thresholds);
             Tensor::from_vec(out, Shape::from(out_dims.clone()), &Device::Cpu)?
         });
         Ok(out)

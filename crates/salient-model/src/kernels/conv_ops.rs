@@ -5,7 +5,7 @@
 use super::cpu_storage::{contiguous, float_dispatch};
 use super::direct_conv;
 use super::epilogue::Epilogue;
-use super::gemm_conv::{self, winograd, Elem, Geometry};
+use super::gemm_conv::{self, winograd, Elem, Geometry, Thresholds};
 use candle_core::{bail, CpuStorage, CustomOp2, CustomOp3, Layout, Result, Shape, Tensor};
 
 /// Which of the two convolutions an op computes.
@@ -110,6 +110,8 @@ pub(super) struct ConvOp {
     pub kind: Kind,
     pub stride: usize,
     pub padding: usize,
+    /// [`Thresholds::PRODUCTION`] outside tests; the backward op inherits them.
+    pub thresholds: Thresholds,
 }
 
 impl ConvOp {
@@ -125,7 +127,7 @@ impl ConvOp {
             .plan(l1.dims(), l2.dims(), self.stride, self.padding)?;
         let x = contiguous::<T>(s1, l1, "convolution input")?;
         let w = contiguous::<T>(s2, l2, "convolution weight")?;
-        let out = self.kind.forward(&plan, x, w, None);
+        let out = self.kind.forward(&plan, x, w, None, &self.thresholds);
         Ok((out, plan.out_shape))
     }
 }
@@ -138,8 +140,9 @@ impl Kind {
         x: &[T],
         w: &[T],
         ep: Option<&Epilogue<'_, T>>,
+        th: &Thresholds,
     ) -> Vec<T> {
-        self.forward_parts(plan, &[(x, plan.geometry.channels)], w, ep)
+        self.forward_parts(plan, &[(x, plan.geometry.channels)], w, ep, th)
     }
 
     /// [`Kind::forward`] of the channel-wise concatenation of `parts` (`(images, channels)` each):
@@ -150,11 +153,12 @@ impl Kind {
         parts: &[(&[T], usize)],
         w: &[T],
         ep: Option<&Epilogue<'_, T>>,
+        th: &Thresholds,
     ) -> Vec<T> {
         let mut out = vec![T::ZERO; plan.out_shape.elem_count()];
         let (g, rows) = (&plan.geometry, plan.weight_rows);
         if self == Kind::Conv && g.is_pointwise() {
-            gemm_conv::pointwise_forward_parts(g, parts, w, rows, &mut out, ep);
+            gemm_conv::pointwise_forward_parts(g, parts, w, rows, &mut out, ep, th);
             return out;
         }
         let joined;
@@ -174,11 +178,14 @@ impl Kind {
             }
             // Winograd only under an epilogue, i.e. on the fused no-gradient path: a forward
             // that autograd will differentiate keeps the im2col sums its backward pass mirrors.
-            Kind::Conv if ep.is_some() && winograd::applies(g, rows, x.len() / g.image_len()) => {
-                winograd::forward(g, x, w, rows, &mut out, ep)
+            Kind::Conv
+                if ep.is_some()
+                    && winograd::applies(g, rows, x.len() / g.image_len(), &th.winograd) =>
+            {
+                winograd::forward(g, x, w, rows, &mut out, ep, &th.winograd)
             }
-            Kind::Conv => gemm_conv::forward(g, x, w, rows, &mut out, ep),
-            Kind::Transposed => gemm_conv::backward_data(g, x, w, rows, &mut out, ep),
+            Kind::Conv => gemm_conv::forward(g, x, w, rows, &mut out, ep, th),
+            Kind::Transposed => gemm_conv::backward_data(g, x, w, rows, &mut out, ep, th),
         }
         out
     }
@@ -222,6 +229,7 @@ impl CustomOp2 for ConvOp {
             padding: self.padding,
             need_x,
             need_w,
+            thresholds: self.thresholds,
         };
         let flat = x.apply_op3_no_bwd(w, &grad.contiguous()?, &op)?;
         let [dx, dw] = super::unpack_gradients(&flat, [(need_x, x), (need_w, w)])?;
@@ -237,6 +245,7 @@ struct ConvBackwardOp {
     padding: usize,
     need_x: bool,
     need_w: bool,
+    thresholds: Thresholds,
 }
 
 impl ConvBackwardOp {
@@ -267,7 +276,7 @@ impl ConvBackwardOp {
         let w_len = if self.need_w { w.len() } else { 0 };
         let mut flat = vec![T::ZERO; x_len + w_len];
         let (dx, dw) = flat.split_at_mut(x_len);
-        let (g, rows) = (&plan.geometry, plan.weight_rows);
+        let (g, rows, th) = (&plan.geometry, plan.weight_rows, &self.thresholds);
         match self.kind {
             Kind::Conv if direct_conv::applies(g, rows) => {
                 if self.need_x {
@@ -279,16 +288,16 @@ impl ConvBackwardOp {
             }
             Kind::Conv => {
                 if self.need_x {
-                    gemm_conv::backward_data(g, grad, w, rows, dx, None);
+                    gemm_conv::backward_data(g, grad, w, rows, dx, None, th);
                 }
                 if self.need_w {
-                    gemm_conv::backward_weight(g, x, grad, rows, dw);
+                    gemm_conv::backward_weight(g, x, grad, rows, dw, th);
                 }
             }
             Kind::Transposed => {
                 let dx = self.need_x.then_some(dx);
                 let dw = self.need_w.then_some(dw);
-                gemm_conv::forward_and_weight(g, grad, w, x, rows, dx, dw);
+                gemm_conv::forward_and_weight(g, grad, w, x, rows, (dx, dw), th);
             }
         }
         Ok(flat)

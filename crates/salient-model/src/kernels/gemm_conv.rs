@@ -64,9 +64,48 @@ impl Elem for f64 {
     }
 }
 
-/// Patch-matrix elements per band: 2^19 (2 MiB of f32) keeps a band in L2/L3 while leaving the
-/// GEMM a wide enough right-hand side. Tests use tiny bands so that every shape crosses bands.
-const BAND_ELEMS: usize = if cfg!(test) { 1 << 9 } else { 1 << 19 };
+/// The engine's size thresholds: how wide its bands are, when a reduction is split between
+/// threads, when Winograd pays. A parameter of every primitive rather than constants, so that unit
+/// tests run both sets: production code always passes [`Thresholds::PRODUCTION`], and tests run it
+/// on shapes large enough to cross its bands, split its reductions and take Winograd; tests also
+/// run [`Thresholds::TINY`], under which small shapes take those paths, seams included.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Thresholds {
+    /// Patch-matrix elements per band: 2^19 (2 MiB of f32) keeps a band in L2/L3 while leaving
+    /// the GEMM a wide enough right-hand side.
+    pub band_elems: usize,
+    /// Columns at least this wide keep a GEMM's packed weights amortised over enough outputs.
+    pub min_band_cols: usize,
+    /// Inner-dimension columns per task below which splitting a weight gradient's reduction
+    /// between threads costs more (partials to sum, thinner products) than it gains.
+    pub min_split_columns: usize,
+    /// Output elements of one pointwise task (`cout ×` a block of columns): 1 MiB of f32, in L2.
+    pub pointwise_out_block: usize,
+    /// When and in what bands the fused path uses Winograd F(2×2, 3×3).
+    pub winograd: winograd::Thresholds,
+}
+
+impl Thresholds {
+    /// What the network runs with.
+    pub const PRODUCTION: Self = Self {
+        band_elems: 1 << 19,
+        min_band_cols: 256,
+        min_split_columns: 512,
+        pointwise_out_block: 1 << 18,
+        winograd: winograd::Thresholds::PRODUCTION,
+    };
+
+    /// Test-sized: tiny bands, so that every shape crosses bands (and images inside a band),
+    /// reductions split at 4 columns, Winograd for any 3×3 stride-1 padding-1 shape.
+    #[cfg(test)]
+    pub const TINY: Self = Self {
+        band_elems: 1 << 9,
+        min_band_cols: 1,
+        min_split_columns: 4,
+        pointwise_out_block: 1 << 6,
+        winograd: winograd::Thresholds::TINY,
+    };
+}
 
 /// The geometry of one convolution seen from its input image: `channels × height × width` image,
 /// square kernel, stride and zero padding, `out_height × out_width` output positions.
@@ -299,18 +338,24 @@ impl Band {
     }
 }
 
-/// Columns at least this wide keep a GEMM's packed weights amortised over enough outputs.
-const MIN_BAND_COLS: usize = if cfg!(test) { 1 } else { 256 };
-
-/// Bands of global rows covering `batch` images: about [`BAND_ELEMS`] patch elements each (so a
-/// band stays in cache), but never narrower than [`MIN_BAND_COLS`] columns; when there are several,
-/// as many as a multiple of the thread count, so that parallel tasks get equal shares.
-fn bands(g: &Geometry, batch: usize) -> Vec<Band> {
+/// Bands of global rows covering `batch` images: about `th.band_elems` patch elements each (so a
+/// band stays in cache), but never narrower than `th.min_band_cols` columns; when there are
+/// several, as many as a multiple of the thread count, so that parallel tasks get equal shares.
+fn bands(g: &Geometry, batch: usize, th: &Thresholds) -> Vec<Band> {
     let total = batch * g.out_height;
     let ow = g.out_width.max(1);
-    let cache_rows = BAND_ELEMS / (g.patch_len() * ow).max(1);
-    let step = cache_rows.max(MIN_BAND_COLS.div_ceil(ow));
+    let cache_rows = th.band_elems / (g.patch_len() * ow).max(1);
+    let step = cache_rows.max(th.min_band_cols.div_ceil(ow));
     even_bands(total, step)
+}
+
+/// How many bands a non-pointwise convolution of `batch` images takes under `th` on the current
+/// thread pool, and whether one of them spans two images: for tests that must know the path.
+#[cfg(test)]
+pub(super) fn band_plan(g: &Geometry, batch: usize, th: &Thresholds) -> (usize, bool) {
+    let bands = bands(g, batch, th);
+    let spans = bands.iter().any(|b| b.single_image(g).is_none());
+    (bands.len(), spans)
 }
 
 /// Bands of about `step` rows covering `0..total`; when there are several, as many as a multiple
@@ -588,8 +633,24 @@ mod pointwise {
         cout: usize,
         out: &mut [T],
         ep: Option<&Epilogue<'_, T>>,
+        th: &Thresholds,
     ) {
-        forward_parts(g, &[(x, g.channels)], w, cout, out, ep)
+        forward_parts(g, &[(x, g.channels)], w, cout, out, ep, th)
+    }
+
+    /// Output columns per task: a `cout`-row block of them fits in L2 so that the epilogue finds
+    /// it there, at least `th.min_band_cols` wide, at most the image.
+    pub(super) fn block(cout: usize, out_len: usize, th: &Thresholds) -> usize {
+        (th.pointwise_out_block / cout.max(1))
+            .max(th.min_band_cols)
+            .clamp(1, out_len.max(1))
+    }
+
+    /// Tasks among which [`backward_weight`] splits a reduction over `columns` output positions.
+    pub(super) fn weight_tasks(columns: usize, th: &Thresholds) -> usize {
+        rayon::current_num_threads()
+            .min(columns / th.min_split_columns)
+            .max(1)
     }
 
     /// [`forward`] of the channel-wise concatenation of `parts` (each `(images, channels)`),
@@ -601,14 +662,12 @@ mod pointwise {
         cout: usize,
         out: &mut [T],
         ep: Option<&Epilogue<'_, T>>,
+        th: &Thresholds,
     ) {
         let (c, ol) = (g.channels, g.out_len());
         debug_assert_eq!(parts.iter().map(|p| p.1).sum::<usize>(), c);
         let batch = out.len() / (cout * ol).max(1);
-        // Column blocks whose cout-row output fits in L2, so the epilogue finds it there.
-        let block = (POINTWISE_OUT_BLOCK / cout.max(1))
-            .max(MIN_BAND_COLS)
-            .clamp(1, ol.max(1));
+        let block = block(cout, ol, th);
         let per_image = ol.div_ceil(block);
         let tasks = batch * per_image;
         let t = Threads::for_tasks(tasks);
@@ -670,12 +729,11 @@ mod pointwise {
         grad: &[T],
         cout: usize,
         dw: &mut [T],
+        th: &Thresholds,
     ) {
         let (c, ol) = (g.channels, g.out_len());
         let total = x.len() / c.max(1);
-        let tasks = rayon::current_num_threads()
-            .min(total / MIN_SPLIT_COLUMNS)
-            .max(1);
+        let tasks = weight_tasks(total, th);
         if tasks > 1 {
             let per_task = total.div_ceil(tasks);
             let partials: Vec<Vec<T>> = (0..tasks)
@@ -714,12 +772,20 @@ mod pointwise {
     }
 }
 
-/// Inner-dimension columns per task below which splitting a weight gradient's reduction between
-/// threads costs more (partials to sum, thinner products) than it gains.
-const MIN_SPLIT_COLUMNS: usize = if cfg!(test) { 4 } else { 512 };
-
-/// Output elements of one pointwise task (`cout ×` a block of columns): 1 MiB of f32, within L2.
-const POINTWISE_OUT_BLOCK: usize = if cfg!(test) { 1 << 6 } else { 1 << 18 };
+/// For a pointwise convolution of `batch` images with `cout` outputs under `th` on the current
+/// thread pool: the column blocks per image of its forward pass and the tasks its weight
+/// gradient's reduction is split between. For tests that must know the path.
+#[cfg(test)]
+pub(super) fn pointwise_plan(
+    g: &Geometry,
+    cout: usize,
+    batch: usize,
+    th: &Thresholds,
+) -> (usize, usize) {
+    let ol = g.out_len();
+    let blocks = ol.div_ceil(pointwise::block(cout, ol, th));
+    (blocks, pointwise::weight_tasks(batch * ol, th))
+}
 
 /// Per-task scratch: one band's patch matrix (`cols`, at least as long as asked for) and one
 /// gathered operand or product.
@@ -771,12 +837,13 @@ pub(crate) fn forward<T: Elem>(
     cout: usize,
     out: &mut [T],
     ep: Option<&Epilogue<'_, T>>,
+    th: &Thresholds,
 ) {
     if g.is_pointwise() {
-        return pointwise::forward(g, x, w, cout, out, ep);
+        return pointwise::forward(g, x, w, cout, out, ep, th);
     }
     let batch = x.len() / g.image_len().max(1);
-    let bands = bands(g, batch);
+    let bands = bands(g, batch, th);
     let t = Threads::for_tasks(bands.len());
     let cols_len = g.patch_len() * max_cols(g, &bands);
     let dst = SharedMut(out.as_mut_ptr());
@@ -809,6 +876,7 @@ pub(crate) fn backward_data<T: Elem>(
     cout: usize,
     dx: &mut [T],
     ep: Option<&Epilogue<'_, T>>,
+    th: &Thresholds,
 ) {
     if g.is_pointwise() {
         pointwise::backward_data(g, grad, w, cout, dx);
@@ -820,7 +888,7 @@ pub(crate) fn backward_data<T: Elem>(
     let batch = dx.len() / g.image_len().max(1);
     dx.par_chunks_mut(g.image_len().max(1))
         .for_each(|d| d.fill(T::ZERO));
-    let bands = bands(g, batch);
+    let bands = bands(g, batch, th);
     let (kk, patch) = (g.kernel * g.kernel, g.patch_len());
     let groups = rayon::current_num_threads().min(g.channels).max(1);
     let per_group = g.channels.div_ceil(groups);
@@ -889,16 +957,17 @@ pub(crate) fn backward_weight<T: Elem>(
     grad: &[T],
     cout: usize,
     dw: &mut [T],
+    th: &Thresholds,
 ) {
     if g.is_pointwise() {
-        return pointwise::backward_weight(g, x, grad, cout, dw);
+        return pointwise::backward_weight(g, x, grad, cout, dw, th);
     }
     let batch = x.len() / g.image_len().max(1);
     if batch == 0 {
         dw.fill(T::ZERO);
         return;
     }
-    forward_and_weight(g, x, &[], grad, cout, None, Some(dw));
+    forward_and_weight(g, x, &[], grad, cout, (None, Some(dw)), th);
 }
 
 /// [`forward`] and [`backward_weight`] sharing one im2col of `img`: `out[n] = w · im2col(img[n])`
@@ -910,21 +979,21 @@ pub(crate) fn forward_and_weight<T: Elem>(
     w: &[T],
     other: &[T],
     cout: usize,
-    out: Option<&mut [T]>,
-    dw: Option<&mut [T]>,
+    (out, dw): (Option<&mut [T]>, Option<&mut [T]>),
+    th: &Thresholds,
 ) {
     if g.is_pointwise() {
         if let Some(out) = out {
-            pointwise::forward(g, img, w, cout, out, None);
+            pointwise::forward(g, img, w, cout, out, None, th);
         }
         if let Some(dw) = dw {
-            pointwise::backward_weight(g, img, other, cout, dw);
+            pointwise::backward_weight(g, img, other, cout, dw, th);
         }
         return;
     }
     let patch = g.patch_len();
     let batch = img.len() / g.image_len().max(1);
-    let bands = bands(g, batch);
+    let bands = bands(g, batch, th);
     let runs = band_runs(&bands);
     let t = Threads::for_tasks(runs.len());
     let cols_len = patch * max_cols(g, &bands);
@@ -1023,7 +1092,7 @@ mod tests {
                 .map(|i| (i as f64 * 0.11).cos())
                 .collect();
             let mut out = vec![0.0; cout * g.out_len()];
-            forward(&g, &x, &wt, cout, &mut out, None);
+            forward(&g, &x, &wt, cout, &mut out, None, &Thresholds::TINY);
             let want = direct(&g, &x, &wt, cout);
             for (a, b) in out.iter().zip(&want) {
                 assert!((a - b).abs() < 1e-12, "{a} vs {b} for {g:?}");

@@ -39,6 +39,7 @@ use cat::CatChannelsOp;
 use conv_fused::Fused;
 use conv_ops::ConvOp;
 pub use conv_ops::Kind as ConvKind;
+use gemm_conv::Thresholds;
 use max_pool::{MaxPoolOp, Pool};
 
 /// Whether the custom CPU kernels handle these operands (CPU, both f32 or both f64).
@@ -52,12 +53,12 @@ fn custom_cpu(x: &Tensor, w: Option<&Tensor>) -> bool {
 /// `w` is `(Cout, Cin, K, K)`, output `(N, Cout, (H + 2p − K)/s + 1, …)`.
 pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
     if custom_cpu(x, Some(w)) {
-        let op = ConvOp {
+        let spec = ConvSpec {
             kind: ConvKind::Conv,
             stride,
             padding,
         };
-        x.contiguous()?.apply_op2(&w.contiguous()?, op)
+        custom_conv(x, w, spec, Thresholds::PRODUCTION)
     } else if let Some(y) = pointwise_matmul(x, w, stride, padding)? {
         Ok(y)
     } else {
@@ -99,15 +100,27 @@ fn pointwise_matmul(
 /// `(Cin, Cout, K, K)`, output `(N, Cout, (H-1)*stride - 2*padding + K, ...)`.
 pub fn conv_transpose2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
     if custom_cpu(x, Some(w)) {
-        let op = ConvOp {
+        let spec = ConvSpec {
             kind: ConvKind::Transposed,
             stride,
             padding,
         };
-        x.contiguous()?.apply_op2(&w.contiguous()?, op)
+        custom_conv(x, w, spec, Thresholds::PRODUCTION)
     } else {
         x.conv_transpose2d(w, padding, 0, stride, 1)
     }
+}
+
+/// [`conv2d`] or [`conv_transpose2d`] on CPU f32/f64 operands, through the custom op with the
+/// engine's `thresholds` (production code passes [`Thresholds::PRODUCTION`]; tests also others).
+fn custom_conv(x: &Tensor, w: &Tensor, spec: ConvSpec, thresholds: Thresholds) -> Result<Tensor> {
+    let op = ConvOp {
+        kind: spec.kind,
+        stride: spec.stride,
+        padding: spec.padding,
+        thresholds,
+    };
+    x.contiguous()?.apply_op2(&w.contiguous()?, op)
 }
 
 /// One bias-free convolution layer's geometry: which kind, its stride and its zero padding.
@@ -158,6 +171,29 @@ pub fn cat_conv_affine_act(
     act: Activation,
     residual: Option<&Tensor>,
 ) -> Result<Option<Tensor>> {
+    let affine = (scale, shift);
+    fused_conv(
+        parts,
+        w,
+        spec,
+        affine,
+        act,
+        residual,
+        Thresholds::PRODUCTION,
+    )
+}
+
+/// [`cat_conv_affine_act`] with the engine's `thresholds` (production code passes
+/// [`Thresholds::PRODUCTION`]; tests also others).
+fn fused_conv(
+    parts: &[&Tensor],
+    w: &Tensor,
+    spec: ConvSpec,
+    (scale, shift): (&Tensor, &Tensor),
+    act: Activation,
+    residual: Option<&Tensor>,
+    thresholds: Thresholds,
+) -> Result<Option<Tensor>> {
     let Some(&first) = parts.first() else {
         candle_core::bail!("fused convolution: no input");
     };
@@ -181,6 +217,7 @@ pub fn cat_conv_affine_act(
         shift: &shift.contiguous()?,
         residual: residual.as_ref(),
         act,
+        thresholds,
     }
     .run(&parts, &w.contiguous()?)
     .map(Some)

@@ -1,8 +1,22 @@
 //! The custom kernels against candle's reference ops (convolutions) or a brute-force definition
 //! (max pooling), values and gradients, on deterministic pseudo-random data with odd sizes.
+//!
+//! The convolution engine runs under both of its threshold sets: [`Thresholds::TINY`] makes small
+//! shapes cross bands, split reductions and take Winograd; [`Thresholds::PRODUCTION`], what the
+//! network runs, is tested on shapes large enough for the same paths (the `production_*` tests,
+//! which assert the path each shape takes). Every comparison fails on NaN, and proves it on the
+//! output it compared (see [`assert_close`]).
 
+use super::gemm_conv::{self, winograd, Geometry};
 use super::*;
 use candle_core::{Device, Var};
+use salient_test_support::{assert_close_and_nan_fails, Tolerance};
+
+/// Both threshold sets of the engine, named for messages.
+const THRESHOLDS: [(&str, Thresholds); 2] = [
+    ("tiny", Thresholds::TINY),
+    ("production", Thresholds::PRODUCTION),
+];
 
 /// Deterministic values in [-1, 1) from a sine hash of the index and a salt.
 fn values(len: usize, salt: f64) -> Vec<f64> {
@@ -28,39 +42,48 @@ fn flat(t: &Tensor) -> Vec<f64> {
         .expect("flatten")
 }
 
-/// Asserts `|a − b| ≤ tol · (1 + |b|)` elementwise.
+/// Asserts `|a − b| ≤ tol · (1 + |b|)` elementwise for two tensors of one shape (NaN fails), then
+/// that the same comparison refuses `a` with a NaN in place of one element: no compared output
+/// can pass by going NaN.
+#[track_caller]
 fn assert_close(what: &str, a: &Tensor, b: &Tensor, tol: f64) {
     assert_eq!(a.dims(), b.dims(), "{what}: shapes differ");
-    let (a, b) = (flat(a), flat(b));
-    let worst = a
-        .iter()
-        .zip(&b)
-        .map(|(x, y)| (x - y).abs() / (1.0 + y.abs()))
-        .fold(0.0f64, f64::max);
-    assert!(
-        worst <= tol,
-        "{what}: max relative difference {worst:e} > {tol:e}"
-    );
+    assert_close_and_nan_fails(what, &flat(a), &flat(b), Tolerance::Rel(tol));
 }
 
-type ConvFn = fn(&Tensor, &Tensor, usize, usize) -> Result<Tensor>;
+/// Candle's own convolution of `spec.kind`, the reference.
+fn candle_convolution(x: &Tensor, w: &Tensor, spec: ConvSpec) -> Result<Tensor> {
+    match spec.kind {
+        ConvKind::Conv => x.conv2d(w, spec.padding, spec.stride, 1, 1),
+        ConvKind::Transposed => x.conv_transpose2d(w, spec.padding, 0, spec.stride, 1),
+    }
+}
 
-/// Runs `ours` and `reference` on the same operands, compares outputs and the gradients of
-/// `Σ out · r` with respect to both operands.
+fn conv_spec(kind: ConvKind, stride: usize, padding: usize) -> ConvSpec {
+    ConvSpec {
+        kind,
+        stride,
+        padding,
+    }
+}
+
+/// Runs our convolution (the custom op under thresholds `th`) and candle's on the same operands,
+/// compares outputs and the gradients of `Σ out · r` with respect to both operands.
 fn check_conv(
-    name: &str,
-    ours: ConvFn,
-    reference: ConvFn,
+    (name, th): (&str, Thresholds),
+    spec: ConvSpec,
     x_dims: &[usize],
     w_dims: &[usize],
-    (stride, padding): (usize, usize),
     (dtype, tol): (DType, f64),
 ) {
     let x = Var::from_tensor(&tensor(x_dims, 1.0, dtype)).unwrap();
     let w = Var::from_tensor(&tensor(w_dims, 2.0, dtype)).unwrap();
-    let want = reference(x.as_tensor(), w.as_tensor(), stride, padding).unwrap();
-    let got = ours(x.as_tensor(), w.as_tensor(), stride, padding).unwrap();
-    let case = format!("{name} x{x_dims:?} w{w_dims:?} s{stride} p{padding} {dtype:?}");
+    let want = candle_convolution(x.as_tensor(), w.as_tensor(), spec).unwrap();
+    let got = custom_conv(x.as_tensor(), w.as_tensor(), spec, th).unwrap();
+    let case = format!(
+        "{:?} x{x_dims:?} w{w_dims:?} s{} p{} {dtype:?} ({name} thresholds)",
+        spec.kind, spec.stride, spec.padding
+    );
     assert_close(&format!("{case} forward"), &got, &want, tol);
     let r = tensor(want.dims(), 3.0, dtype);
     let grads_want = (want * &r).unwrap().sum_all().unwrap().backward().unwrap();
@@ -72,12 +95,12 @@ fn check_conv(
     }
 }
 
-fn candle_conv2d(x: &Tensor, w: &Tensor, s: usize, p: usize) -> Result<Tensor> {
-    x.conv2d(w, p, s, 1, 1)
-}
-
-fn candle_conv_transpose2d(x: &Tensor, w: &Tensor, s: usize, p: usize) -> Result<Tensor> {
-    x.conv_transpose2d(w, p, 0, s, 1)
+/// A rayon pool of `threads` threads: band counts and reduction splits depend on the pool size.
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .expect("thread pool")
 }
 
 #[test]
@@ -94,18 +117,12 @@ fn conv_transpose2d_matches_candle_values_and_gradients() {
         (&[2, 3, 5, 4], &[3, 4, 6, 6], 2, 2),
         (&[1, 4, 3, 5], &[4, 3, 2, 2], 2, 0),
     ];
-    for &(xd, wd, s, p) in cases {
-        for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
-            let f: ConvFn = conv_transpose2d;
-            check_conv(
-                "conv_transpose2d",
-                f,
-                candle_conv_transpose2d,
-                xd,
-                wd,
-                (s, p),
-                (dtype, tol),
-            );
+    for th in THRESHOLDS {
+        for &(xd, wd, s, p) in cases {
+            for dtype_tol in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+                let spec = conv_spec(ConvKind::Transposed, s, p);
+                check_conv(th, spec, xd, wd, dtype_tol);
+            }
         }
     }
 }
@@ -128,112 +145,175 @@ fn conv2d_matches_candle_values_and_gradients() {
         (&[2, 3, 7, 75], &[2, 3, 5, 5], 1, 2),
         (&[1, 2, 4, 70], &[1, 2, 3, 3], 1, 0),
     ];
-    for &(xd, wd, s, p) in cases {
-        for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
-            let f: ConvFn = conv2d;
-            check_conv("conv2d", f, candle_conv2d, xd, wd, (s, p), (dtype, tol));
+    for th in THRESHOLDS {
+        for &(xd, wd, s, p) in cases {
+            for dtype_tol in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+                check_conv(th, conv_spec(ConvKind::Conv, s, p), xd, wd, dtype_tol);
+            }
         }
     }
 }
 
 #[test]
 fn convolutions_match_candle_on_a_model_sized_layer() {
-    // Large enough to take many bands and the batch-parallel path.
+    // Under tiny thresholds: many bands and the batch-parallel path; under production ones the
+    // 3×3 layer still takes several bands (see `production_thresholds_band_im2col_convolutions`).
     let f32_tol = (DType::F32, 1e-4);
-    let (deconv, conv): (ConvFn, ConvFn) = (conv_transpose2d, conv2d);
-    let (x, w) = (&[4, 32, 16, 16][..], &[32, 16, 4, 4][..]);
-    check_conv(
-        "deconv",
-        deconv,
-        candle_conv_transpose2d,
-        x,
-        w,
-        (2, 1),
-        f32_tol,
-    );
-    let (x, w) = (&[4, 64, 24, 24][..], &[32, 64, 3, 3][..]);
-    check_conv("conv3x3", conv, candle_conv2d, x, w, (1, 1), f32_tol);
-    let (x, w) = (&[2, 32, 40, 40][..], &[1, 32, 3, 3][..]);
-    check_conv("conv_0", conv, candle_conv2d, x, w, (1, 1), f32_tol);
+    for th in THRESHOLDS {
+        let deconv = conv_spec(ConvKind::Transposed, 2, 1);
+        check_conv(th, deconv, &[4, 32, 16, 16], &[32, 16, 4, 4], f32_tol);
+        let conv3x3 = conv_spec(ConvKind::Conv, 1, 1);
+        check_conv(th, conv3x3, &[4, 64, 24, 24], &[32, 64, 3, 3], f32_tol);
+        check_conv(th, conv3x3, &[2, 32, 40, 40], &[1, 32, 3, 3], f32_tol);
+    }
 }
 
 #[test]
 fn convolutions_match_candle_under_any_thread_count() {
     // The engine splits work by bands (spanning images), by image-channel groups or inside one
     // GEMM depending on the pool size: 1 thread, an even and an odd split of odd channel counts.
-    let conv: ConvFn = conv2d;
-    let deconv: ConvFn = conv_transpose2d;
-    type Case<'a> = (
-        &'a str,
-        ConvFn,
-        ConvFn,
-        &'a [usize],
-        &'a [usize],
-        usize,
-        usize,
-    );
+    use ConvKind::{Conv, Transposed};
+    type Case<'a> = (ConvKind, &'a [usize], &'a [usize], usize, usize);
     let cases: &[Case] = &[
-        (
-            "conv",
-            conv,
-            candle_conv2d,
-            &[3, 5, 7, 5],
-            &[7, 5, 3, 3],
-            1,
-            1,
-        ),
-        (
-            "conv",
-            conv,
-            candle_conv2d,
-            &[1, 7, 9, 9],
-            &[6, 7, 3, 3],
-            2,
-            1,
-        ),
+        (Conv, &[3, 5, 7, 5], &[7, 5, 3, 3], 1, 1),
+        (Conv, &[1, 7, 9, 9], &[6, 7, 3, 3], 2, 1),
         // 1×1: the weight gradient's columns split between threads, across image boundaries.
-        (
-            "conv 1x1",
-            conv,
-            candle_conv2d,
-            &[3, 5, 7, 5],
-            &[4, 5, 1, 1],
-            1,
-            0,
-        ),
-        (
-            "deconv",
-            deconv,
-            candle_conv_transpose2d,
-            &[3, 7, 5, 3],
-            &[7, 5, 4, 4],
-            2,
-            1,
-        ),
-        (
-            "deconv",
-            deconv,
-            candle_conv_transpose2d,
-            &[1, 6, 3, 4],
-            &[6, 9, 4, 4],
-            2,
-            1,
-        ),
+        (Conv, &[3, 5, 7, 5], &[4, 5, 1, 1], 1, 0),
+        (Transposed, &[3, 7, 5, 3], &[7, 5, 4, 4], 2, 1),
+        (Transposed, &[1, 6, 3, 4], &[6, 9, 4, 4], 2, 1),
     ];
     for threads in [1, 2, 3] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .expect("thread pool");
-        pool.install(|| {
-            for &(name, ours, reference, xd, wd, s, p) in cases {
-                let name = format!("{name} on {threads} threads");
-                for (dtype, tol) in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
-                    check_conv(&name, ours, reference, xd, wd, (s, p), (dtype, tol));
+        pool(threads).install(|| {
+            for &(kind, xd, wd, s, p) in cases {
+                let th = (&*format!("tiny on {threads} threads"), Thresholds::TINY);
+                for dtype_tol in [(DType::F64, 1e-12), (DType::F32, 1e-5)] {
+                    check_conv(th, conv_spec(kind, s, p), xd, wd, dtype_tol);
                 }
             }
         });
     }
+}
+
+/// Production thresholds on im2col shapes large enough to be cut into bands, on 2 threads:
+/// - 3×3 conv, 64 → 16 channels, 3 images of 24×24: a band holds 2^19 / (576 · 24) = 37 output
+///   rows, so the 72 rows make 2 bands and the first spans images 0 and 1;
+/// - transposed 4×4 stride 2, 64 → 64 channels, 2 images of 24×24 (output 48×48): the engine's
+///   image side is the 24×24 input, 2^19 / (1024 · 24) = 21 rows a band, so 48 rows make 4 bands.
+///
+/// Values and both gradients (input: col2im by channel groups over the bands; weight: partial
+/// sums per run of bands) against candle's ops.
+#[test]
+fn production_thresholds_band_im2col_convolutions() {
+    let th = Thresholds::PRODUCTION;
+    let conv = conv_spec(ConvKind::Conv, 1, 1);
+    let deconv = conv_spec(ConvKind::Transposed, 2, 1);
+    pool(2).install(|| {
+        let g = Geometry::new(64, 24, 24, 3, 1, 1).unwrap();
+        assert_eq!(
+            gemm_conv::band_plan(&g, 3, &th),
+            (2, true),
+            "3x3 conv bands"
+        );
+        // The transposed convolution's geometry is seen from its 48×48 output, 64 channels.
+        let g = Geometry::new(64, 48, 48, 4, 2, 1).unwrap();
+        let (bands, _) = gemm_conv::band_plan(&g, 2, &th);
+        assert_eq!(bands, 4, "transposed 4x4 bands");
+        // f32: sums of 576 (forward) to 3456 (weight gradient) products; f64 carries the fine check.
+        for dtype_tol in [(DType::F64, 1e-12), (DType::F32, 1e-4)] {
+            let th = ("production", th);
+            check_conv(th, conv, &[3, 64, 24, 24], &[16, 64, 3, 3], dtype_tol);
+            check_conv(th, deconv, &[2, 64, 24, 24], &[64, 64, 4, 4], dtype_tol);
+        }
+    });
+}
+
+/// Production thresholds on a 1×1 convolution large enough for both of its splits, on 2
+/// threads: 32 → 64 channels, 2 images of 64×96 (6144 positions each). The forward pass takes
+/// blocks of 2^18 / 64 = 4096 columns, 2 per image; the weight gradient's reduction over 12288
+/// columns splits between the 2 threads (≥ 512 columns each). Values and gradients against
+/// candle, and the fused path (epilogue per block) equal to the composed ops.
+#[test]
+fn production_thresholds_split_pointwise_convolutions() {
+    let th = Thresholds::PRODUCTION;
+    let spec = conv_spec(ConvKind::Conv, 1, 0);
+    let (x_dims, w_dims) = ([2, 32, 64, 96], [64, 32, 1, 1]);
+    pool(2).install(|| {
+        let g = Geometry::new(32, 64, 96, 1, 1, 0).unwrap();
+        assert_eq!(gemm_conv::pointwise_plan(&g, 64, 2, &th), (2, 2));
+        // f32: the weight gradient sums 12288 products; f64 carries the fine check.
+        for dtype_tol in [(DType::F64, 1e-12), (DType::F32, 1e-4)] {
+            check_conv(("production", th), spec, &x_dims, &w_dims, dtype_tol);
+        }
+        let (x, w) = (
+            tensor(&x_dims, 1.0, DType::F32),
+            tensor(&w_dims, 2.0, DType::F32),
+        );
+        let (scale, shift) = (
+            tensor(&[64], 3.0, DType::F32),
+            tensor(&[64], 4.0, DType::F32),
+        );
+        let act = Activation::leaky_relu(0.2);
+        let fused = fused_conv(&[&x], &w, spec, (&scale, &shift), act, None, th)
+            .unwrap()
+            .unwrap();
+        let want = composed_conv_affine_act(&x, &w, spec, (&scale, &shift), act, None, th).unwrap();
+        assert_eq!(
+            flat(&fused),
+            flat(&want),
+            "fused 1x1 under production thresholds"
+        );
+    });
+}
+
+/// Production thresholds on a network-sized 3×3 layer, fused (no gradient), on 2 threads: 64 →
+/// 64 channels, 2 images of 46×62, 2 · 23 · 31 = 1426 tiles ≥ 256, so Winograd applies; a band
+/// holds 2^20 / (16 · 64 · 31) = 33 tile rows, so the 46 make 2 bands and the first spans both
+/// images (odd width: half tiles at the right border). Against candle's conv2d and the epilogue
+/// in candle ops. A 32-channel layer stays on im2col.
+#[test]
+fn production_thresholds_take_winograd_on_a_network_sized_layer() {
+    let th = Thresholds::PRODUCTION;
+    let spec = conv_spec(ConvKind::Conv, 1, 1);
+    let (x_dims, cout) = ([2, 64, 46, 62], 64);
+    let g = Geometry::new(64, 46, 62, 3, 1, 1).unwrap();
+    assert!(
+        winograd::applies(&g, cout, 2, &th.winograd),
+        "Winograd must apply"
+    );
+    let small = Geometry::new(32, 46, 62, 3, 1, 1).unwrap();
+    assert!(
+        !winograd::applies(&small, 32, 2, &th.winograd),
+        "32 channels"
+    );
+    assert!(winograd::applies(&small, 32, 2, &Thresholds::TINY.winograd));
+    pool(2).install(|| {
+        assert_eq!(winograd::band_plan(&g, cout, 2, &th.winograd), (2, true));
+        for (dtype, tol) in [(DType::F32, 1e-5), (DType::F64, 1e-12)] {
+            let x = tensor(&x_dims, 1.0, dtype);
+            let w = tensor(&[cout, 64, 3, 3], 2.0, dtype);
+            let (scale, shift) = (tensor(&[cout], 3.0, dtype), tensor(&[cout], 4.0, dtype));
+            let residual = tensor(&[2, cout, 46, 62], 5.0, dtype);
+            let act = Activation::leaky_relu(0.2);
+            let got = fused_conv(&[&x], &w, spec, (&scale, &shift), act, Some(&residual), th)
+                .unwrap()
+                .unwrap();
+            let bshape = (1, cout, 1, 1);
+            let want = candle_convolution(&x, &w, spec)
+                .and_then(|y| y.broadcast_mul(&scale.reshape(bshape)?))
+                .and_then(|y| y.broadcast_add(&shift.reshape(bshape)?))
+                .and_then(|y| act.apply(&(y + &residual)?))
+                .unwrap();
+            assert_close(&format!("Winograd {dtype:?}"), &got, &want, tol);
+            let im2col =
+                composed_conv_affine_act(&x, &w, spec, (&scale, &shift), act, Some(&residual), th)
+                    .unwrap();
+            assert_ne!(
+                flat(&got),
+                flat(&im2col),
+                "{dtype:?}: bit-identical to im2col: the Winograd path did not run"
+            );
+        }
+    });
 }
 
 #[test]
@@ -363,19 +443,15 @@ fn max_pool2d_matches_brute_force_with_ties_values_and_gradients() {
                 let grads = loss.backward().unwrap();
                 let g = flat(grads.get(x.as_tensor()).unwrap());
                 let tol = if dtype == DType::F32 { 1e-6 } else { 1e-14 };
-                let worst = g
-                    .iter()
-                    .zip(&want_grad)
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0, f64::max);
-                assert!(worst <= tol, "{case}: gradient off by {worst:e}");
+                let what = format!("{case}: gradient");
+                assert_close_and_nan_fails(&what, &g, &want_grad, Tolerance::Abs(tol));
             }
         }
     }
 }
 
 /// `act(affine(conv(x)) + residual)` from the separate ops, the way the network composes them when
-/// the fused kernel does not apply.
+/// the fused kernel does not apply (the convolution under thresholds `th`).
 fn composed_conv_affine_act(
     x: &Tensor,
     w: &Tensor,
@@ -383,8 +459,9 @@ fn composed_conv_affine_act(
     (scale, shift): (&Tensor, &Tensor),
     act: Activation,
     residual: Option<&Tensor>,
+    th: Thresholds,
 ) -> Result<Tensor> {
-    let y = convolution(x, w, spec)?;
+    let y = custom_conv(x, w, spec, th)?;
     match residual {
         Some(r) => act.apply(&(affine_act(&y, scale, shift, Activation::IDENTITY)? + r)?),
         None => affine_act(&y, scale, shift, act),
@@ -399,8 +476,8 @@ fn fused_conv_affine_act_equals_the_composed_ops_exactly() {
         stride,
         padding,
     };
-    // Every engine path: direct (≤ 4 outputs, stride 1), bands within and across images (tests use
-    // tiny bands), 1×1 in place and strided, the stem's 7×7, transposed 4×4 and 1×1.
+    // Every engine path: direct (≤ 4 outputs, stride 1), bands within and across images (under
+    // tiny thresholds), 1×1 in place and strided, the stem's 7×7, transposed 4×4 and 1×1.
     let cases: [(&str, ConvSpec, [usize; 4], [usize; 4]); 7] = [
         ("direct 3x3", spec(Conv, 1, 1), [3, 5, 7, 6], [4, 5, 3, 3]),
         (
@@ -430,26 +507,33 @@ fn fused_conv_affine_act_equals_the_composed_ops_exactly() {
         Activation::RELU,
         Activation::leaky_relu(0.2),
     ];
-    for dtype in [DType::F32, DType::F64] {
-        for (name, spec, x_dims, w_dims) in &cases {
-            let x = tensor(x_dims, 1.0, dtype);
-            let w = tensor(w_dims, 2.0, dtype);
-            let reference = convolution(&x, &w, *spec).unwrap();
-            let channels = reference.dim(1).unwrap();
-            let scale = tensor(&[channels], 3.0, dtype);
-            let shift = tensor(&[channels], 4.0, dtype);
-            let residual = tensor(reference.dims(), 5.0, dtype);
-            for act in acts {
-                for res in [None, Some(&residual)] {
-                    let case = format!("{name} {dtype:?} {act:?} residual {}", res.is_some());
-                    let fused = conv_affine_act(&x, &w, *spec, &scale, &shift, act, res)
-                        .unwrap()
-                        .expect("untracked CPU operands take the fused kernel");
-                    let want = composed_conv_affine_act(&x, &w, *spec, (&scale, &shift), act, res)
-                        .unwrap();
-                    assert_eq!(fused.dims(), want.dims(), "{case}");
-                    assert_eq!(flat(&fused), flat(&want), "{case}");
-                    assert!(!fused.track_op(), "{case}: the result has no history");
+    for (th_name, th) in THRESHOLDS {
+        for dtype in [DType::F32, DType::F64] {
+            for (name, spec, x_dims, w_dims) in &cases {
+                let x = tensor(x_dims, 1.0, dtype);
+                let w = tensor(w_dims, 2.0, dtype);
+                let reference = convolution(&x, &w, *spec).unwrap();
+                let channels = reference.dim(1).unwrap();
+                let affine = (
+                    &tensor(&[channels], 3.0, dtype),
+                    &tensor(&[channels], 4.0, dtype),
+                );
+                let residual = tensor(reference.dims(), 5.0, dtype);
+                for act in acts {
+                    for res in [None, Some(&residual)] {
+                        let case = format!(
+                            "{name} {dtype:?} {act:?} residual {} ({th_name} thresholds)",
+                            res.is_some()
+                        );
+                        let fused = fused_conv(&[&x], &w, *spec, affine, act, res, th)
+                            .unwrap()
+                            .expect("untracked CPU operands take the fused kernel");
+                        let want =
+                            composed_conv_affine_act(&x, &w, *spec, affine, act, res, th).unwrap();
+                        assert_eq!(fused.dims(), want.dims(), "{case}");
+                        assert_eq!(flat(&fused), flat(&want), "{case}");
+                        assert!(!fused.track_op(), "{case}: the result has no history");
+                    }
                 }
             }
         }
@@ -530,22 +614,25 @@ fn fused_conv_of_parts_equals_the_conv_of_their_concatenation() {
         stride: 1,
         padding: kernel / 2,
     };
-    // 1×1: one product per part; 3×3: a joined copy. Parts of unequal widths, tiny bands.
-    for (kernel, cout) in [(1, 7), (3, 6)] {
-        for (dtype, tol) in [(DType::F32, 1e-5), (DType::F64, 1e-12)] {
-            let a = tensor(&[3, 5, 6, 7], 1.0, dtype);
-            let b = tensor(&[3, 2, 6, 7], 6.0, dtype);
-            let w = tensor(&[cout, 7, kernel, kernel], 2.0, dtype);
-            let (scale, shift) = (tensor(&[cout], 3.0, dtype), tensor(&[cout], 4.0, dtype));
-            let act = Activation::leaky_relu(0.2);
-            let got = cat_conv_affine_act(&[&a, &b], &w, spec(kernel), &scale, &shift, act, None)
-                .unwrap()
-                .expect("untracked CPU operands take the fused kernel");
-            let joined = cat_channels(&a, &b).unwrap();
-            let want = conv_affine_act(&joined, &w, spec(kernel), &scale, &shift, act, None)
-                .unwrap()
-                .unwrap();
-            assert_close(&format!("{kernel}x{kernel} {dtype:?}"), &got, &want, tol);
+    // 1×1: one product per part; 3×3: a joined copy. Parts of unequal widths, both thresholds.
+    for (th_name, th) in THRESHOLDS {
+        for (kernel, cout) in [(1, 7), (3, 6)] {
+            for (dtype, tol) in [(DType::F32, 1e-5), (DType::F64, 1e-12)] {
+                let a = tensor(&[3, 5, 6, 7], 1.0, dtype);
+                let b = tensor(&[3, 2, 6, 7], 6.0, dtype);
+                let w = tensor(&[cout, 7, kernel, kernel], 2.0, dtype);
+                let affine = (&tensor(&[cout], 3.0, dtype), &tensor(&[cout], 4.0, dtype));
+                let act = Activation::leaky_relu(0.2);
+                let got = fused_conv(&[&a, &b], &w, spec(kernel), affine, act, None, th)
+                    .unwrap()
+                    .expect("untracked CPU operands take the fused kernel");
+                let joined = cat_channels(&a, &b).unwrap();
+                let want = fused_conv(&[&joined], &w, spec(kernel), affine, act, None, th)
+                    .unwrap()
+                    .unwrap();
+                let case = format!("{kernel}x{kernel} {dtype:?} ({th_name} thresholds)");
+                assert_close(&case, &got, &want, tol);
+            }
         }
     }
     let a = tensor(&[3, 5, 6, 7], 1.0, DType::F32);
@@ -586,9 +673,10 @@ fn max_pool2d_pools_a_nan_to_nan_and_leaves_other_windows_alone() {
     }
 }
 
-/// The fused path computes 3×3, stride-1, padding-1 convolutions by Winograd F(2×2, 3×3) (in
-/// tests for any channel count and batch): within rounding of the im2col engine, odd sizes (half
-/// tiles at the borders), several bands, with and without a residual, on 1 to 3 threads.
+/// The fused path computes 3×3, stride-1, padding-1 convolutions by Winograd F(2×2, 3×3) (under
+/// tiny thresholds for any channel count and batch): within rounding of the im2col engine, odd
+/// sizes (half tiles at the borders), several bands, with and without a residual, on 1 to 3
+/// threads. Production thresholds: `production_thresholds_take_winograd_on_a_network_sized_layer`.
 #[test]
 fn winograd_convolution_matches_the_im2col_engine() {
     let spec = ConvSpec {
@@ -602,28 +690,24 @@ fn winograd_convolution_matches_the_im2col_engine() {
         ([3, 3, 5, 2], 7),
         ([2, 6, 1, 3], 5),
     ];
+    let th = Thresholds::TINY;
     let mut rounded_differently = false;
     for threads in [1, 2, 3] {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .build()
-            .expect("thread pool");
-        pool.install(|| {
+        pool(threads).install(|| {
             for (dtype, tol) in [(DType::F32, 1e-5), (DType::F64, 1e-12)] {
                 for (x_dims, cout) in shapes {
                     let x = tensor(&x_dims, 1.0, dtype);
                     let w = tensor(&[cout, x_dims[1], 3, 3], 2.0, dtype);
-                    let (scale, shift) = (tensor(&[cout], 3.0, dtype), tensor(&[cout], 4.0, dtype));
+                    let affine = (&tensor(&[cout], 3.0, dtype), &tensor(&[cout], 4.0, dtype));
                     let plain = convolution(&x, &w, spec).unwrap();
                     let residual = tensor(plain.dims(), 5.0, dtype);
                     for res in [None, Some(&residual)] {
                         let act = Activation::leaky_relu(0.2);
-                        let got = conv_affine_act(&x, &w, spec, &scale, &shift, act, res)
+                        let got = fused_conv(&[&x], &w, spec, affine, act, res, th)
                             .unwrap()
                             .unwrap();
                         let want =
-                            composed_conv_affine_act(&x, &w, spec, (&scale, &shift), act, res)
-                                .unwrap();
+                            composed_conv_affine_act(&x, &w, spec, affine, act, res, th).unwrap();
                         let case = format!(
                             "{x_dims:?} -> {cout} {dtype:?} residual {} on {threads} threads",
                             res.is_some()

@@ -6,6 +6,11 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
 use salient_model::saliency_net_specs;
+/// The comparisons, NaN-aware: shared by every crate's tests.
+#[allow(unused_imports)] // each test crate uses a different subset
+pub use salient_test_support::{
+    assert_close_and_nan_fails, check_close, max_abs, max_abs_diff, rejects_nan, Tolerance,
+};
 
 /// The committed fixture, written by `scripts/parity/make_fixture.py`.
 pub const FIXTURE: &str = concat!(
@@ -110,16 +115,4 @@ pub fn sample(t: &Tensor, stride: usize) -> Vec<f32> {
 
 pub fn to_vec(t: &Tensor) -> Vec<f32> {
     t.flatten_all().unwrap().to_vec1::<f32>().unwrap()
-}
-
-pub fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "length mismatch");
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
-}
-
-pub fn max_abs(a: &[f32]) -> f32 {
-    a.iter().map(|x| x.abs()).fold(0.0, f32::max)
 }

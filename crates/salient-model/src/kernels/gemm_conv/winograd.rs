@@ -11,27 +11,84 @@
 
 use super::*;
 
-/// Tiles (over the whole batch) below which the weight transform (16·cout·cin values per call)
-/// and thin GEMMs cost more than the multiplications they save (measured at 256² input: layer4 at
-/// batch 4 and layer3 at batch 1, 64 tiles each, lose 10–20%; 256 tiles and more gain).
-const MIN_TILES: usize = if cfg!(test) { 1 } else { 256 };
+/// When Winograd is used and how its bands are cut (part of the engine's [`super::Thresholds`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Thresholds {
+    /// Tiles (over the whole batch) below which the weight transform (16·cout·cin values per
+    /// call) and thin GEMMs cost more than the multiplications they save (measured at 256² input:
+    /// layer4 at batch 4 and layer3 at batch 1, 64 tiles each, lose 10–20%; 256 tiles and more
+    /// gain).
+    pub min_tiles: usize,
+    /// Channels (in and out) below which the 16 GEMMs get too thin to beat one im2col GEMM with
+    /// nine times their inner dimension (measured: the network's 64-, 128- and 256-channel
+    /// layers gain).
+    pub min_channels: usize,
+    /// Transform-domain elements (16 · channels · tiles) per band: a band's transformed input
+    /// and products stay in cache.
+    pub band_elems: usize,
+    /// Tiles a band is at least wide where the batch has them (whole tile rows), so that its 16
+    /// GEMMs stay wide.
+    pub min_band_tiles: usize,
+}
 
-/// Channels (in and out) below which the 16 GEMMs get too thin to beat one im2col GEMM with nine
-/// times their inner dimension (measured: the network's 64-, 128- and 256-channel layers gain).
-const MIN_CHANNELS: usize = if cfg!(test) { 1 } else { 64 };
+impl Thresholds {
+    pub const PRODUCTION: Self = Self {
+        min_tiles: 256,
+        min_channels: 64,
+        band_elems: 1 << 20,
+        min_band_tiles: 256,
+    };
 
-/// Transform-domain elements (16 · channels · tiles) per band: a band's transformed input and
-/// products stay in cache. Tests use tiny bands so that every shape crosses bands.
-const BAND_ELEMS: usize = if cfg!(test) { 1 << 8 } else { 1 << 20 };
+    /// Any channel count and size, tiny bands: every shape crosses bands.
+    #[cfg(test)]
+    pub const TINY: Self = Self {
+        min_tiles: 1,
+        min_channels: 1,
+        band_elems: 1 << 8,
+        min_band_tiles: 1,
+    };
+}
 
 /// Whether [`forward`] handles this convolution with `cout` outputs over `batch` images.
-pub(crate) fn applies(g: &Geometry, cout: usize, batch: usize) -> bool {
+pub(crate) fn applies(g: &Geometry, cout: usize, batch: usize, th: &Thresholds) -> bool {
     g.kernel == 3
         && g.stride == 1
         && g.padding == 1
-        && g.channels >= MIN_CHANNELS
-        && cout >= MIN_CHANNELS
-        && batch * g.height.div_ceil(2) * g.width.div_ceil(2) >= MIN_TILES
+        && g.channels >= th.min_channels
+        && cout >= th.min_channels
+        && batch * g.height.div_ceil(2) * g.width.div_ceil(2) >= th.min_tiles
+}
+
+/// The grid of 2×2 output tiles of `g` as the engine's bands see it: `out_height × out_width`
+/// tile rows and columns per image, so that a [`Band`] is a band of tile rows (possibly across
+/// images).
+fn tile_grid(g: &Geometry) -> Geometry {
+    Geometry {
+        out_height: g.height.div_ceil(2),
+        out_width: g.width.div_ceil(2),
+        ..*g
+    }
+}
+
+/// Bands of tile rows over `batch` images: about `th.band_elems` of transformed input (or
+/// products) each, at least `th.min_band_tiles` tiles wide where the batch has them, a multiple
+/// of the thread count in number.
+fn tile_bands(g: &Geometry, cout: usize, batch: usize, th: &Thresholds) -> Vec<Band> {
+    let grid = tile_grid(g);
+    let per_row = 16 * g.channels.max(cout) * grid.out_width;
+    let min_rows = th.min_band_tiles.div_ceil(grid.out_width.max(1));
+    let step = (th.band_elems / per_row.max(1)).max(min_rows);
+    even_bands(batch * grid.out_height, step)
+}
+
+/// How many bands of tile rows [`forward`] takes under `th` on the current thread pool, and
+/// whether one spans two images: for tests that must know the path.
+#[cfg(test)]
+pub(crate) fn band_plan(g: &Geometry, cout: usize, batch: usize, th: &Thresholds) -> (usize, bool) {
+    let bands = tile_bands(g, cout, batch, th);
+    let grid = tile_grid(g);
+    let spans = bands.iter().any(|b| b.single_image(&grid).is_none());
+    (bands.len(), spans)
 }
 
 /// `G g Gᵀ` of one row-major 3×3 kernel, row-major 4×4.
@@ -80,8 +137,7 @@ struct Tiling {
     h: usize,
     w: usize,
     tile_cols: usize,
-    /// The grid of tiles as the engine's bands see it: `out_height × out_width` tile rows and
-    /// columns per image, so that a [`Band`] is a band of tile rows (possibly across images).
+    /// The grid of tiles ([`tile_grid`]).
     grid: Geometry,
 }
 
@@ -212,7 +268,7 @@ unsafe fn output_transform<T: Elem>(
 
 /// The convolution of `x` (`batch × cin × h × w`) with `w` (`cout × cin × 3 × 3`), stride 1 and
 /// padding 1, into `out` (`batch × cout × h × w`), then `ep` on each band of output rows while in
-/// cache. Only where [`applies`] holds.
+/// cache. Only where [`applies`] holds (under the same `th`).
 pub(crate) fn forward<T: Elem>(
     g: &Geometry,
     x: &[T],
@@ -220,36 +276,23 @@ pub(crate) fn forward<T: Elem>(
     cout: usize,
     out: &mut [T],
     ep: Option<&Epilogue<'_, T>>,
+    th: &Thresholds,
 ) {
-    let (tile_rows, tile_cols) = (g.height.div_ceil(2), g.width.div_ceil(2));
+    let grid = tile_grid(g);
     let tl = Tiling {
         cin: g.channels,
         cout,
         h: g.height,
         w: g.width,
-        tile_cols,
-        grid: Geometry {
-            out_height: tile_rows,
-            out_width: tile_cols,
-            ..*g
-        },
+        tile_cols: grid.out_width,
+        grid,
     };
     let batch = x.len() / g.image_len().max(1);
-    let total_rows = batch * tile_rows;
-    if total_rows == 0 || tl.tile_cols == 0 {
+    if batch * grid.out_height == 0 || tl.tile_cols == 0 {
         return;
     }
     let u = weight_transform(w, cout, tl.cin);
-    // Bands of tile rows: about BAND_ELEMS of transformed input (or products) each, at least 256
-    // tiles wide where the batch has them, a multiple of the thread count in number.
-    let per_row = 16 * tl.cin.max(cout) * tl.tile_cols;
-    let min_rows = if cfg!(test) {
-        1
-    } else {
-        256usize.div_ceil(tl.tile_cols)
-    };
-    let step = (BAND_ELEMS / per_row.max(1)).max(min_rows);
-    let bands = even_bands(total_rows, step);
+    let bands = tile_bands(g, cout, batch, th);
     let t = Threads::for_tasks(bands.len());
     let max_tiles = max_cols(&tl.grid, &bands);
     let dst = SharedMut(out.as_mut_ptr());
