@@ -5,8 +5,9 @@ Pinned reference environment (the one the committed fixtures were made with):
     python 3.11, torch==2.15.0 (run on CPU), torchvision==0.29.2, safetensors==0.8.0, numpy==2.4.6
 Rerun (from the repository root) with the project's reference venv:
     ~/.torch-ref/bin/python scripts/parity/make_fixture.py
-        -> rewrites crates/salient-model/tests/fixtures/parity_reference.st (~200 KB): formula
-           weights (below), eval outputs and one training step
+        -> rewrites crates/salient-model/tests/fixtures/parity_reference.st (~140 KB): formula
+           weights (below) and eval outputs (the training step's fixture is
+           make_train_fixture.py's)
 
 Checkpoint interchange, both ways (tested by `cargo test -p salient-model --test interchange`):
   PyTorch -> Rust
@@ -45,16 +46,11 @@ Every parameter and buffer is filled by a formula the Rust tests reproduce exact
 (crates/salient-model/tests/parity_common/mod.rs): for the tensor at position k in the sorted list of
 names (num_batches_tracked excluded) and flat element index i,
     value = float32(A + B * sin(0.37 * i + 1.3 * k))     (computed in float64)
-with (A, B) by kind: conv weight (M / fan, G / sqrt(fan)) with fan = in * kh * kw and G = 1.0
-(10.0 for conv_0.0.weight); transposed-conv weight (M / fan, 3.0 / sqrt(fan)) with
-fan = in * kh * kw / 4 (the taps one output pixel sees); M = 0 for the eval forward and 1 for the
-training step (see TRAIN_WEIGHT_MEAN); BN weight (1, 0.2); BN bias (0, 0.1);
+with (A, B) by kind: conv weight (0, G / sqrt(fan)) with fan = in * kh * kw and G = 1.0
+(10.0 for conv_0.0.weight); transposed-conv weight (0, 3.0 / sqrt(fan)) with
+fan = in * kh * kw / 4 (the taps one output pixel sees); BN weight (1, 0.2); BN bias (0, 0.1);
 running_mean (0, 0.1); running_var (1, 0.5) (always positive).
-Input x[i] = 0.5 + 0.45 * sin(0.031 * i + 0.7), target t[i] = 0.5 + 0.4 * sin(0.017 * i + 0.2).
-
-Deliberate difference from the seed, matching salient-model's documented semantics: the frozen
-modules (conv1, bn1, layer1, layer2) run in eval() during the training step, so their BatchNorm uses
-running statistics and does not update them. Everything else is in train().
+Input x[i] = 0.5 + 0.45 * sin(0.031 * i + 0.7).
 """
 import argparse
 import gzip
@@ -77,12 +73,6 @@ DECONV_GAIN = 3.0
 # The last convolution gets a larger gain so that the sigmoid's output spreads (std ~0.04) without
 # large activations earlier on, which would make float32 rounding approach the tolerance.
 HEAD_GAIN = 10.0
-# Convolution weights get a mean of WEIGHT_MEAN / fan. Zero-mean sine weights leave train-mode
-# BatchNorm inputs nearly constant per channel (variance ~1e-5 of mean^2: float32 loses ~1% of the
-# loss to cancellation, even in PyTorch), so the training step uses a mean of 1 / fan; the eval
-# forward (running statistics, no normalisation) keeps zero-mean weights, which otherwise saturate.
-EVAL_WEIGHT_MEAN = 0.0
-TRAIN_WEIGHT_MEAN = 1.0
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "crates", "salient-model", "tests",
                        "fixtures", "parity_reference.st")
 FIXTURES = os.path.join(os.path.dirname(__file__), "..", "..", "crates", "salient-model", "tests",
@@ -95,23 +85,8 @@ RUST_REFERENCE = os.path.join(FIXTURES, "rust_checkpoint_reference.st")
 TILE = 509
 CALIBRATION_BATCHES = 4
 INTERCHANGE_SIZES = [(64, 64), (64, 96)]
+# The modules the seed freezes (make_train_fixture.py uses the same list).
 FROZEN = ("conv1", "bn1", "layer1", "layer2")
-# Tensors whose updated values (and gradients) the fixture records, sampled every `stride` elements.
-TRACKED = {
-    "layer3.0.conv2.weight": 1013,
-    "layer3.5.bn3.weight": 7,
-    "layer4.2.conv3.weight": 1009,
-    "layer4.0.downsample.1.bias": 13,
-    "conv_5.0.weight": 2003,
-    "deconv4.0.weight": 4999,
-    "deconv0.0.weight": 97,
-    "conv_1.1.weight": 1,
-    "conv_0.0.weight": 1,
-    "conv_0.1.bias": 1,
-}
-FROZEN_TRACKED = {"layer2.0.conv1.weight": 131, "layer2.3.bn3.running_mean": 5}
-RUNNING_TRACKED = {"conv_0.1.running_mean": 1, "conv_0.1.running_var": 1,
-                   "layer3.5.bn3.running_var": 7, "deconv2.1.running_mean": 3}
 
 
 def conv_block(cin, cout, k, padding, dropout=0.0):
@@ -159,7 +134,7 @@ class SeedUnet(nn.Module):
         return torch.sigmoid(self.conv_0(self.deconv0(x)))
 
 
-def formula(name, shape, k, weight_mean):
+def formula(name, shape, k):
     n = int(np.prod(shape))
     if name.endswith("running_var"):
         a, b = 1.0, 0.5
@@ -171,7 +146,7 @@ def formula(name, shape, k, weight_mean):
         else:
             fan = shape[1] * shape[2] * shape[3]
             gain = HEAD_GAIN if name.startswith("conv_0.") else CONV_GAIN
-        a, b = weight_mean / fan, gain / math.sqrt(fan)
+        a, b = 0.0, gain / math.sqrt(fan)
     elif name.endswith("weight"):
         a, b = 1.0, 0.2
     else:
@@ -180,12 +155,12 @@ def formula(name, shape, k, weight_mean):
     return torch.from_numpy(v.astype(np.float32).reshape(shape))
 
 
-def fill(model, weight_mean):
+def fill(model):
     sd = model.state_dict()
     names = sorted(n for n in sd if not n.endswith("num_batches_tracked"))
     with torch.no_grad():
         for k, n in enumerate(names):
-            sd[n].copy_(formula(n, tuple(sd[n].shape), k, weight_mean))
+            sd[n].copy_(formula(n, tuple(sd[n].shape), k))
 
 
 def signal(shape, freq, phase, offset, amp):
@@ -198,18 +173,10 @@ def model_input(shape):
     return signal(shape, 0.031, 0.7, 0.5, 0.45)
 
 
-def model_target(shape):
-    return signal(shape, 0.017, 0.2, 0.5, 0.4)
-
-
-def sample(t, stride):
-    return t.detach().flatten()[::stride].clone().contiguous()
-
-
 def make_fixture(path):
     torch.manual_seed(0)
     model = SeedUnet()
-    fill(model, EVAL_WEIGHT_MEAN)
+    fill(model)
     out = {}
     model.eval()
     with torch.no_grad():
@@ -218,32 +185,9 @@ def make_fixture(path):
             out[f"eval_{h}x{w}"] = y.contiguous()
             print(f"eval {h}x{w}: min {y.min():.4f} max {y.max():.4f} mean {y.mean():.4f}")
 
-    # One training step: seed freeze, frozen modules in eval(), MSE, Adam(1e-3, (0.9, 0.99)).
-    fill(model, TRAIN_WEIGHT_MEAN)
-    for n, p in model.named_parameters():
-        p.requires_grad = not n.startswith(FROZEN)
-    model.train()
-    for name in FROZEN:
-        getattr(model, name).eval()
     names = [(n, list(v.shape)) for n, v in model.state_dict().items()
              if not n.endswith("num_batches_tracked")]
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3,
-                           betas=(0.9, 0.99))
-    x = model_input((2, 3, 64, 64))
-    y = model(x)
-    loss = nn.functional.mse_loss(y, model_target(y.shape))
-    loss.backward()
-    params = dict(model.named_parameters())
-    for n, s in TRACKED.items():
-        out[f"grad.{n}"] = sample(params[n].grad, s)
-    opt.step()
-    sd = model.state_dict()
-    for n, s in {**TRACKED, **FROZEN_TRACKED, **RUNNING_TRACKED}.items():
-        out[f"after.{n}"] = sample(sd[n], s)
-    print(f"train step loss {loss.item():.8f}")
     meta = {
-        "loss": repr(loss.item()),
-        "strides": json.dumps({**TRACKED, **FROZEN_TRACKED, **RUNNING_TRACKED}),
         "state_dict": json.dumps(names),
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,

@@ -1,5 +1,5 @@
-//! Shared by the parity tests of salient-model and salient-train: the formula weights, input and
-//! target of `scripts/parity/make_fixture.py`, reproduced exactly, and the fixture it wrote.
+//! Shared by salient-model's parity tests: the formula weights and input of
+//! `scripts/parity/make_fixture.py`, reproduced exactly, and the fixture it wrote.
 #![allow(dead_code)] // each test crate uses a different subset
 
 use std::collections::HashMap;
@@ -39,21 +39,10 @@ impl Fixture {
             .get(name)
             .unwrap_or_else(|| panic!("fixture lacks `{name}`"))
     }
-
-    /// Sampling stride of a tracked tensor.
-    pub fn stride(&self, name: &str) -> usize {
-        let strides: HashMap<String, usize> =
-            serde_json::from_str(&self.meta["strides"]).expect("strides metadata");
-        strides[name]
-    }
 }
 
-/// Mean of the convolution weights (times fan) for the eval-forward and the training-step fixtures.
-pub const EVAL_WEIGHT_MEAN: f64 = 0.0;
-pub const TRAIN_WEIGHT_MEAN: f64 = 1.0;
-
 /// `float32(a + b * sin(0.37 * i + 1.3 * k))` over a tensor's flat elements, with (a, b) by kind.
-fn formula_values(name: &str, shape: &[usize], k: usize, weight_mean: f64) -> Vec<f32> {
+fn formula_values(name: &str, shape: &[usize], k: usize) -> Vec<f32> {
     let numel: usize = shape.iter().product();
     let (a, b) = if name.ends_with("running_var") {
         (1.0, 0.5)
@@ -70,7 +59,7 @@ fn formula_values(name: &str, shape: &[usize], k: usize, weight_mean: f64) -> Ve
             };
             ((shape[1] * shape[2] * shape[3]) as f64, gain)
         };
-        (weight_mean / fan, gain / fan.sqrt())
+        (0.0, gain / fan.sqrt())
     } else if name.ends_with("weight") {
         (1.0, 0.2)
     } else {
@@ -82,8 +71,8 @@ fn formula_values(name: &str, shape: &[usize], k: usize, weight_mean: f64) -> Ve
 }
 
 /// Every parameter and buffer in `state_dict` order, filled by the fixture's formula (k = position
-/// in the sorted list of names).
-pub fn formula_tensors_with(weight_mean: f64) -> Vec<(String, Tensor)> {
+/// in the sorted list of names): the eval-forward fixture's weights.
+pub fn formula_tensors() -> Vec<(String, Tensor)> {
     let specs = saliency_net_specs();
     let mut sorted: Vec<&str> = specs.iter().map(|(n, _)| n.as_str()).collect();
     sorted.sort_unstable();
@@ -91,18 +80,13 @@ pub fn formula_tensors_with(weight_mean: f64) -> Vec<(String, Tensor)> {
         .iter()
         .map(|(name, shape)| {
             let k = sorted.binary_search(&name.as_str()).unwrap();
-            let values = formula_values(name, shape, k, weight_mean);
+            let values = formula_values(name, shape, k);
             (
                 name.clone(),
                 Tensor::from_vec(values, shape.as_slice(), &Device::Cpu).unwrap(),
             )
         })
         .collect()
-}
-
-/// The eval-forward fixture's weights.
-pub fn formula_tensors() -> Vec<(String, Tensor)> {
-    formula_tensors_with(EVAL_WEIGHT_MEAN)
 }
 
 fn signal(shape: &[usize], freq: f64, phase: f64, offset: f64, amp: f64) -> Tensor {
@@ -115,10 +99,6 @@ fn signal(shape: &[usize], freq: f64, phase: f64, offset: f64, amp: f64) -> Tens
 
 pub fn model_input(shape: &[usize]) -> Tensor {
     signal(shape, 0.031, 0.7, 0.5, 0.45)
-}
-
-pub fn model_target(shape: &[usize]) -> Tensor {
-    signal(shape, 0.017, 0.2, 0.5, 0.4)
 }
 
 /// Every `stride`-th element of `t`, flattened.
