@@ -55,14 +55,7 @@ pub fn centre_bias_from_samples(
     skipped: &mut Vec<SkippedPair>,
 ) -> Result<(CentreBiasModel, Option<CentreBiasFit>), EvalError> {
     let images = split_fixations(samples, skip_bad, skipped)?;
-    let views: Vec<ImageFixations<'_>> = images
-        .iter()
-        .map(|(width, height, xy)| ImageFixations {
-            width: *width,
-            height: *height,
-            xy,
-        })
-        .collect();
+    let views = ImageFixations::of_images(&images);
     if views.iter().all(|v| v.xy.is_empty()) {
         return Err(EvalError::Baseline(format!(
             "{source} has no fixations to build a centre bias from"

@@ -376,33 +376,26 @@ fn head_metadata_and_tensors_must_agree() {
     let dir = tempfile::tempdir().unwrap();
     let seed = SaliencyNet::new(ModelConfig::default(), 1, &dev).unwrap();
     let path = dir.path().join("lying.safetensors");
-    let meta: std::collections::HashMap<String, String> =
-        [(META_HEAD.to_string(), "density".to_string())].into();
-    safetensors::serialize_to_file(
-        seed.tensors().iter().map(|(n, t)| (n.as_str(), t)),
-        Some(meta),
-        &path,
-    )
-    .unwrap();
-    let err = SaliencyNet::load_checkpoint(&path, ModelConfig::default(), &dev)
-        .err()
-        .unwrap()
-        .to_string();
+    // The seed head's tensors under `salient.head = head`; the error loading them.
+    let load_with_head = |head: &str| {
+        let meta: std::collections::HashMap<String, String> =
+            [(META_HEAD.to_string(), head.to_string())].into();
+        safetensors::serialize_to_file(
+            seed.tensors().iter().map(|(n, t)| (n.as_str(), t)),
+            Some(meta),
+            &path,
+        )
+        .unwrap();
+        SaliencyNet::load_checkpoint(&path, ModelConfig::default(), &dev)
+            .err()
+            .unwrap()
+            .to_string()
+    };
+    let err = load_with_head("density");
     assert!(
         err.contains("unexpected tensor `conv_0.") && err.contains("with the density head"),
         "{err}"
     );
-    let bad: std::collections::HashMap<String, String> =
-        [(META_HEAD.to_string(), "sigmoid".to_string())].into();
-    safetensors::serialize_to_file(
-        seed.tensors().iter().map(|(n, t)| (n.as_str(), t)),
-        Some(bad),
-        &path,
-    )
-    .unwrap();
-    let err = SaliencyNet::load_checkpoint(&path, ModelConfig::default(), &dev)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = load_with_head("sigmoid");
     assert!(err.contains("sigmoid") && err.contains(META_HEAD), "{err}");
 }

@@ -48,14 +48,7 @@ pub fn density_init(samples: &[Sample], map_sigma: MapSigma) -> Result<DensityIn
         "density head: blur sigma starts at {:.2}% of the larger side (the dataset's map sigma, {map_sigma})",
         sigma_fraction * 100.0
     ));
-    let views: Vec<ImageFixations<'_>> = images
-        .iter()
-        .map(|(width, height, xy)| ImageFixations {
-            width: *width,
-            height: *height,
-            xy,
-        })
-        .collect();
+    let views = ImageFixations::of_images(&images);
     let fixations: usize = views.iter().map(|v| v.xy.len()).sum();
     let prior = if fixations == 0 {
         notes.push(

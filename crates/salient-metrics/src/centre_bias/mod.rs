@@ -115,7 +115,19 @@ pub struct ImageFixations<'a> {
     pub xy: &'a [[f64; 2]],
 }
 
-impl ImageFixations<'_> {
+impl<'a> ImageFixations<'a> {
+    /// Views of `(width, height, [x, y] points)` images, as readers hand them over.
+    pub fn of_images(images: &'a [(usize, usize, Vec<[f64; 2]>)]) -> Vec<Self> {
+        images
+            .iter()
+            .map(|(width, height, xy)| ImageFixations {
+                width: *width,
+                height: *height,
+                xy,
+            })
+            .collect()
+    }
+
     /// Checks the size and that every point is finite with `0 ≤ x ≤ width`, `0 ≤ y ≤ height`;
     /// `image` is this image's position, for the error.
     pub(crate) fn validate(&self, image: usize) -> Result<(), CentreBiasError> {
