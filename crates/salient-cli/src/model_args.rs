@@ -11,18 +11,9 @@ use salient_train::{InputSize, Overrides, Predictor};
 
 #[derive(clap::Args)]
 pub struct ModelArgs {
-    /// Network input size HxW (default: from the checkpoint's metadata).
-    #[arg(long, value_name = "HxW")]
-    pub size: Option<InputSize>,
-    /// imagenet or unit (default: from the checkpoint's metadata).
-    #[arg(long)]
-    pub normalize: Option<Normalize>,
-    /// cpu, cuda, cuda:N or auto.
-    #[arg(long, default_value = "auto")]
-    pub device: DeviceSpec,
-    /// Convolution precision: f32 (any device), bf16 or f16 (CUDA only).
-    #[arg(long, default_value = "f32")]
-    pub precision: Precision,
+    /// Size, normalisation, device and precision.
+    #[command(flatten)]
+    pub load: LoadArgs,
     /// Images per forward pass.
     #[arg(long, default_value_t = 4)]
     pub batch_size: usize,
@@ -36,13 +27,7 @@ impl ModelArgs {
         if self.batch_size == 0 {
             bail!("--batch-size must be at least 1");
         }
-        LoadArgs {
-            size: self.size,
-            normalize: self.normalize,
-            device: self.device,
-            precision: self.precision,
-        }
-        .load(checkpoint)
+        self.load.load(checkpoint)
     }
 }
 
@@ -114,9 +99,9 @@ mod tests {
     #[test]
     fn precision_flag_parses_and_defaults_to_f32() {
         let cli = Cli::try_parse_from(["salient"]).unwrap();
-        assert_eq!(cli.model.precision, Precision::F32);
+        assert_eq!(cli.model.load.precision, Precision::F32);
         let cli = Cli::try_parse_from(["salient", "--precision", "bf16"]).unwrap();
-        assert_eq!(cli.model.precision, Precision::Bf16);
+        assert_eq!(cli.model.load.precision, Precision::Bf16);
         assert!(Cli::try_parse_from(["salient", "--precision", "fp8"]).is_err());
     }
 

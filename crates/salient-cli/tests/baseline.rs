@@ -2,26 +2,12 @@
 //! against the other split's centre bias by default, against a file when given one, and scores
 //! the baseline itself with `--score-baseline`.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
+use common::{run_in as salient, text};
 use image::{Rgb, RgbImage};
-
-fn salient(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_salient"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// 12 images of 40x30 with fixations near the centre, split 8 / 4 by list files.
 fn dataset(root: &Path) {

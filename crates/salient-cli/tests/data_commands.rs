@@ -1,25 +1,11 @@
 //! `salient data check|split|synth` as a user runs them.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
+use common::{run_in as salient, text};
 use image::{Rgb, RgbImage};
-
-fn salient(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_salient"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// A generic-layout dataset: 10 images of 40x30 under stimuli/, fixations.csv with two viewers.
 fn csv_dataset(root: &Path) {

@@ -41,6 +41,20 @@ pub fn write_flat_dataset(root: &Path, n: usize) {
     }
 }
 
+/// `salient args` run in `dir`, waited for.
+pub fn run_in(args: &[&str], dir: &Path) -> std::process::Output {
+    salient().args(args).current_dir(dir).output().unwrap()
+}
+
+/// A finished command's stdout then stderr, as text.
+pub fn text(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
 /// The `salient` binary under test.
 pub fn salient() -> Command {
     Command::new(env!("CARGO_BIN_EXE_salient"))

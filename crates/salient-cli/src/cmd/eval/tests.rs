@@ -6,7 +6,7 @@ use std::path::Path;
 use image::{GrayImage, Luma, Rgb, RgbImage};
 
 use super::{format_table, run, run_to, Args, BaselineArg, SaucNegativesArg, SplitArg};
-use crate::model_args::ModelArgs;
+use crate::model_args::{LoadArgs, ModelArgs};
 
 const W: u32 = 16;
 const H: u32 = 12;
@@ -67,10 +67,12 @@ fn args(data: &Path, predictions: &Path, json: &Path) -> Args {
         split_options: Default::default(),
         checkpoint: None,
         model: ModelArgs {
-            size: None,
-            normalize: None,
-            device: "cpu".parse().unwrap(),
-            precision: Default::default(),
+            load: LoadArgs {
+                size: None,
+                normalize: None,
+                device: "cpu".parse().unwrap(),
+                precision: Default::default(),
+            },
             batch_size: 4,
         },
         predictions: Some(predictions.to_path_buf()),
