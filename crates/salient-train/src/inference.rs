@@ -209,6 +209,7 @@ impl Predictor {
             .forward(&x, Mode::Eval)
             .map_err(|e| TrainError::Model(e.to_string()))?;
         let out: Vec<f32> = out.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+        check_finite(&out, h * w)?;
         Ok(out
             .chunks_exact(h * w)
             .map(|plane| MapF32 {
@@ -228,6 +229,23 @@ impl Predictor {
     pub fn predict(&self, image: &RgbImage) -> Result<MapF32, TrainError> {
         Ok(self.predict_batch(&[image])?.remove(0))
     }
+}
+
+/// Refuses a batch of network outputs (`plane`-sized maps) holding NaN or infinity, naming the
+/// first image concerned. Checkpoints are checked for finite weights when loaded, but finite
+/// weights can still overflow on some input; a NaN map would otherwise be written out silently
+/// (every max and sum after this skips NaN).
+fn check_finite(out: &[f32], plane: usize) -> Result<(), TrainError> {
+    let Some(bad) = out.iter().position(|v| !v.is_finite()) else {
+        return Ok(());
+    };
+    let count = out.iter().filter(|v| !v.is_finite()).count();
+    Err(TrainError::Model(format!(
+        "the network's output for image {} of the batch is not finite ({count} NaN or infinite \
+         values in the batch, the first {}): the checkpoint's weights overflow on this input",
+        bad / plane.max(1) + 1,
+        out[bad]
+    )))
 }
 
 /// `exp` of a log-density plane.
@@ -271,6 +289,18 @@ mod tests {
             width: data.len(),
             height: 1,
             data,
+        }
+    }
+
+    #[test]
+    fn non_finite_network_outputs_are_refused_naming_the_image() {
+        assert!(check_finite(&[0.1, 0.2, 0.3, 0.4], 2).is_ok());
+        for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+            let err = check_finite(&[0.1, 0.2, 0.3, bad], 2)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("image 2 of the batch"), "{err}");
+            assert!(err.contains("1 NaN or infinite"), "{err}");
         }
     }
 

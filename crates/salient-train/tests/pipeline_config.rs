@@ -14,7 +14,10 @@ const SIDE: usize = 64;
 fn first_batches(cfg: &TrainConfig) -> (HostBatch, HostBatch) {
     let sources = dataset_sources(cfg).unwrap();
     let first = |source: &dyn BatchSource| source.epoch(0, 0).unwrap().next().unwrap().unwrap();
-    let val = sources.val.as_ref().expect("the synthetic set has a validation split");
+    let val = sources
+        .val
+        .as_ref()
+        .expect("the synthetic set has a validation split");
     (first(&sources.train), first(val))
 }
 
@@ -62,7 +65,11 @@ fn train_and_val_pipelines_from_the_config_reach_the_loaders() {
 
     // And each pipeline reaches its own split only.
     let (train_only, val_untouched) = first_batches(&with("resize,horizontal_flip:1", "resize"));
-    assert_mirrored(&train_plain, &train_only, "training split, train pipeline flipped");
+    assert_mirrored(
+        &train_plain,
+        &train_only,
+        "training split, train pipeline flipped",
+    );
     assert!(
         val_untouched.images == val_plain.images,
         "the training pipeline leaked into validation"
