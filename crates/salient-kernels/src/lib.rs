@@ -1,6 +1,10 @@
-//! Convolution-family kernels the network needs, behind one small API so that the network code does
-//! not care which implementation runs: candle's own ops on CUDA (and for dtypes other than f32/f64),
-//! custom CPU ops where candle's are slow or lack a backward pass.
+//! # salient-kernels
+//!
+//! Convolution-family tensor ops for candle, each with its forward and backward pass, behind one
+//! small API so that the code calling them does not care which implementation runs: custom CPU ops
+//! where candle's are slow or lack a backward pass, candle's own ops on other devices (and for
+//! dtypes other than f32/f64). The ops know nothing of any network, as candle-core's ops know
+//! nothing of candle-nn's layers; `salient-model` builds the saliency network's layers from them.
 //!
 //! - [`conv2d`] and [`conv_transpose2d`]: im2col / col2im over cache-sized bands of output rows and
 //!   candle's `gemm` crate, parallel over bands (which may span images) or channel groups, so a
