@@ -47,12 +47,15 @@ mod error;
 pub mod freeze;
 mod head;
 mod init;
-pub mod kernels;
 mod net;
 mod precision;
 mod profile;
 pub mod spec;
 mod store;
+
+/// The custom kernels live in their own crate; re-exported so `salient_model::kernels::X` keeps
+/// working for the crates and tools that reach them through the model.
+pub use salient_kernels as kernels;
 
 pub use backbone::BackboneFeatures;
 pub use checkpoint::{

@@ -1,6 +1,10 @@
-//! Convolution-family kernels the network needs, behind one small API so that the network code does
-//! not care which implementation runs: candle's own ops on CUDA (and for dtypes other than f32/f64),
-//! custom CPU ops where candle's are slow or lack a backward pass.
+//! # salient-kernels
+//!
+//! Convolution-family tensor ops for candle, each with its forward and backward pass, behind one
+//! small API so that the code calling them does not care which implementation runs: custom CPU ops
+//! where candle's are slow or lack a backward pass, candle's own ops on other devices (and for
+//! dtypes other than f32/f64). The ops know nothing of any network, as candle-core's ops know
+//! nothing of candle-nn's layers; `salient-model` builds the saliency network's layers from them.
 //!
 //! - [`conv2d`] and [`conv_transpose2d`]: im2col / col2im over cache-sized bands of output rows and
 //!   candle's `gemm` crate, parallel over bands (which may span images) or channel groups, so a
@@ -8,6 +12,12 @@
 //!   computes the input and weight gradients, skipping whichever is not tracked). Stride-1
 //!   convolutions with at most 4 output channels (the last layer) use direct shifted
 //!   multiply-adds instead, where a GEMM would degenerate into a matrix-vector product.
+//!   On CUDA, in builds with the `cudnn` feature, both run on cuDNN, forward and backward
+//!   (backward-data and backward-filter; candle 0.11's CUDA transposed convolution, which its
+//!   conv2d input gradient also goes through, is a naive kernel): f32 without TF32 unless
+//!   [`set_allow_tf32`], f16/bf16 with f32 accumulation. Every host-side decision (shapes, which
+//!   routine computes which gradient, types, algorithm cache keys) is in [`cudnn_plan`], compiled
+//!   and tested without CUDA; only the launch layer needs the feature.
 //! - [`max_pool2d`]: PyTorch's padded max pooling with a first-maximum backward.
 //! - [`batch_norm_train`], [`affine_act`] and [`add_relu`]: BatchNorm fused with the activation
 //!   after it (batch statistics or a fixed per-channel affine map), and the residual join.
@@ -17,13 +27,17 @@
 //!   residual join and the activation applied inside it; 3×3 stride-1 layers there use Winograd
 //!   F(2×2, 3×3), 1×1 layers read a concatenated input part by part.
 //!
-//! Every kernel matches candle's reference op to float rounding, gradients included (tests below).
+//! Every CPU kernel matches candle's reference op to float rounding, gradients included (tests
+//! below). Max pooling and BatchNorm on CUDA stay candle's op compositions.
 
 mod bn_act;
 mod cat;
 mod conv_fused;
 mod conv_ops;
 mod cpu_storage;
+#[cfg(feature = "cudnn")]
+mod cudnn_conv;
+pub mod cudnn_plan;
 mod direct_conv;
 mod epilogue;
 mod gemm_conv;
@@ -39,6 +53,7 @@ use cat::CatChannelsOp;
 use conv_fused::Fused;
 use conv_ops::ConvOp;
 pub use conv_ops::Kind as ConvKind;
+pub use cudnn_plan::{allow_tf32, set_allow_tf32};
 use gemm_conv::Thresholds;
 use max_pool::{MaxPoolOp, Pool};
 
@@ -52,13 +67,15 @@ fn custom_cpu(x: &Tensor, w: Option<&Tensor>) -> bool {
 /// 2-D convolution without bias, dilation or groups, PyTorch semantics: `x` is `(N, Cin, H, W)`,
 /// `w` is `(Cout, Cin, K, K)`, output `(N, Cout, (H + 2p − K)/s + 1, …)`.
 pub fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    let spec = ConvSpec {
+        kind: ConvKind::Conv,
+        stride,
+        padding,
+    };
     if custom_cpu(x, Some(w)) {
-        let spec = ConvSpec {
-            kind: ConvKind::Conv,
-            stride,
-            padding,
-        };
         custom_conv(x, w, spec, Thresholds::PRODUCTION)
+    } else if let Some(y) = cudnn_convolution(x, w, spec)? {
+        Ok(y)
     } else if let Some(y) = pointwise_matmul(x, w, stride, padding)? {
         Ok(y)
     } else {
@@ -99,15 +116,31 @@ fn pointwise_matmul(
 /// Transposed 2-D convolution without bias, PyTorch semantics: `x` is `(N, Cin, H, W)`, `w` is
 /// `(Cin, Cout, K, K)`, output `(N, Cout, (H-1)*stride - 2*padding + K, ...)`.
 pub fn conv_transpose2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize) -> Result<Tensor> {
+    let spec = ConvSpec {
+        kind: ConvKind::Transposed,
+        stride,
+        padding,
+    };
     if custom_cpu(x, Some(w)) {
-        let spec = ConvSpec {
-            kind: ConvKind::Transposed,
-            stride,
-            padding,
-        };
         custom_conv(x, w, spec, Thresholds::PRODUCTION)
+    } else if let Some(y) = cudnn_convolution(x, w, spec)? {
+        Ok(y)
     } else {
         x.conv_transpose2d(w, padding, 0, stride, 1)
+    }
+}
+
+/// [`conv2d`] or [`conv_transpose2d`] through cuDNN, forward and backward, on CUDA operands of
+/// a dtype it takes (f32, f64, f16, bf16) in builds with the `cudnn` feature; `None` otherwise.
+fn cudnn_convolution(x: &Tensor, w: &Tensor, spec: ConvSpec) -> Result<Option<Tensor>> {
+    #[cfg(feature = "cudnn")]
+    {
+        cudnn_conv::convolution(x, w, spec)
+    }
+    #[cfg(not(feature = "cudnn"))]
+    {
+        let _ = (x, w, spec);
+        Ok(None)
     }
 }
 
