@@ -19,7 +19,8 @@ fn selftest_on_the_cpu_passes_and_prints_every_check() {
         "op batch_norm_train + relu: dweight",
         "op cat_conv_affine_act 1x1 over two parts: out",
         "net seed: eval forward, fused vs op-by-op",
-        "net density: train forward, fused vs op-by-op",
+        "net density: eval forward, fused vs op-by-op",
+        "net density: gradient vs finite difference, density",
         "net seed: gradient vs finite difference, layer4",
         "selftest: all ",
     ] {

@@ -209,7 +209,8 @@ fn device_checks(
 /// The one of two checks furthest from passing (a NaN is the worst).
 fn worse(a: Option<Check>, b: Check) -> Check {
     match a {
-        Some(a) if !(b.relative() > a.relative()) && !b.relative().is_nan() => a,
+        // `b` replaces `a` when it is NaN or further off; a NaN `a` is kept.
+        Some(a) if a.relative().is_nan() || b.relative() <= a.relative() => a,
         _ => b,
     }
 }
