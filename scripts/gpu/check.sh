@@ -7,7 +7,7 @@
 # side. See docs/gpu.md.
 #
 #   scripts/gpu/check.sh            build the CUDA binary (../shared/gpu/cuda-build.sh -p salient-cli
-#                                   --features cudnn) and fill gpu-run/; then, with the device tool:
+#                                   --features cudnn) and fill gpu-run/ (binary gzipped); then, with the device tool:
 #                                   run(command="cd gpu-run && ./run.sh", carry=["gpu-run"]), give_back
 #   scripts/gpu/check.sh --dry-run  the same flow here on the CPU: the CPU release binary, 64x64,
 #                                   batch 2, 2 steps, f32, torch_bench.py --device cpu in ~/.torch-ref
@@ -25,22 +25,28 @@ folder=$root/gpu-run
 rm -rf "$folder"
 mkdir -p "$folder"
 
+# The CPU build writes the synthetic data (the CUDA build links stub CUDA libraries here and
+# cannot start on this machine) and is the binary of the dry run.
+cargo build --release -p salient-cli
+cpu_binary=${CARGO_TARGET_DIR:-$root/target}/release/salient
 if [[ $dry -eq 1 ]]; then
-  cargo build --release -p salient-cli
-  binary=${CARGO_TARGET_DIR:-$root/target}/release/salient
+  binary=$cpu_binary
 else
   "$gpu_shared/cuda-build.sh" -p salient-cli --features cudnn
   binary=$root/target/cuda/release/salient
 fi
-# Debug line tables are most of the binary; the device tool carries 64 MiB in all.
-strip -o "$folder/salient" "$binary"
+# The device tool carries 64 MiB in all: the CUDA binary is ~190 MB, 67 MB stripped of its line
+# tables (most of the rest is candle's PTX), 17 MB gzipped. run.sh unpacks it.
+strip -o "$folder/salient.unpacked" "$binary"
+gzip -9 -c "$folder/salient.unpacked" >"$folder/salient.gz"
+rm "$folder/salient.unpacked"
 cp "$gpu_shared/device-env.sh" "$anchors/seed_model.py" "$anchors/torch_bench.py" "$folder/"
 cp "$root/scripts/gpu/device-run.sh" "$folder/run.sh"
 if [[ $dry -eq 1 ]]; then
-  "$folder/salient" data synth --out "$folder/data" --train 8 --val 4 --size 64x64
+  "$cpu_binary" data synth --out "$folder/data" --train 8 --val 4 --size 64x64
 else
   # 256 training and 32 validation scenes at the benchmark's 256x256: one epoch is 16 steps of 16.
-  "$folder/salient" data synth --out "$folder/data" --train 256 --val 32 --size 256x256
+  "$cpu_binary" data synth --out "$folder/data" --train 256 --val 32 --size 256x256
 fi
 du -sh "$folder" | sed 's/^/carry size: /'
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The device side of scripts/gpu/check.sh: runs from the folder check.sh prepared (it is copied
-# there as run.sh, beside the `salient` binary, device-env.sh, seed_model.py, torch_bench.py and
+# there as run.sh, beside the gzipped `salient` binary, device-env.sh, seed_model.py, torch_bench.py and
 # data/), on the lent GPU machine (`--device cuda`, the default) or here (`--dry-run` of check.sh).
 #
 #   ./run.sh [--device cuda|cpu] [--size 256] [--batches "16 64"] [--precisions "f32 bf16"]
@@ -27,6 +27,11 @@ while [[ $# -gt 0 ]]; do
   esac
 done
 out=${OUT:-$here/out}
+# check.sh ships the binary gzipped (the device tool carries 64 MiB at most).
+if [[ ! -x $here/salient ]]; then
+  gunzip -c "$here/salient.gz" >"$here/salient.tmp" && chmod +x "$here/salient.tmp" &&
+    mv "$here/salient.tmp" "$here/salient" || { echo "run.sh: cannot unpack salient.gz" >&2; exit 1; }
+fi
 mkdir -p "$out"
 limit=${CMD_TIMEOUT:-150}
 status=0
