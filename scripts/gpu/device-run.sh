@@ -11,7 +11,8 @@
 # precision (f32 = PyTorch --amp none, bf16 = --amp bf16), each pair back to back; a 1-epoch
 # `salient train` on data/. Everything goes under $OUT (default ./out): each command's output, and
 # table.md, one table of salient / PyTorch images/s, which is also printed last. Each command has a
-# time limit (CMD_TIMEOUT, default 150 s) so that one stuck run cannot eat the device's time.
+# time limit (CMD_TIMEOUT, default 150 s) and none starts after BUDGET_S (default 450 s), so that
+# a slow or stuck run cannot eat the device's time; the table is written in any case.
 # Exit status: 0 when every command succeeded and the selftest passed, else 1.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -43,10 +44,18 @@ if [[ $device == cuda* ]]; then
 fi
 date -u +"%Y-%m-%d %H:%M:%S UTC" | tee "$out/started.txt"
 
-# `run NAME CMD...`: runs CMD with the time limit, output to $out/NAME.txt (and the terminal).
+# `run NAME CMD...`: runs CMD with the time limit, output to $out/NAME.txt (and the terminal);
+# once BUDGET_S (default 450 s, inside the device tool's 8 minutes) have passed since the start,
+# the remaining commands are skipped and say so.
+budget=${BUDGET_S:-450}
 run() {
   local name=$1; shift
   echo "== $name: $*"
+  if (( SECONDS > budget )); then
+    echo "skipped: the ${budget}s budget was spent before it started" | tee "$out/$name.txt"
+    status=1
+    return 1
+  fi
   timeout "$limit" "$@" >"$out/$name.txt" 2>&1
   local rc=$?
   tail -n 3 "$out/$name.txt"
