@@ -34,6 +34,11 @@ enum Command {
     Data(cmd::data::Command),
     /// Serve the model over HTTP: POST /v1/predict, a web page at /, /metrics.
     Serve(Box<cmd::serve::Args>),
+    /// Benchmarks that run wherever the binary does (GPU machines included): `bench model`.
+    #[command(subcommand)]
+    Bench(cmd::bench::Command),
+    /// Check the custom ops and the network on a device against a reference (exit 1 on a mismatch).
+    Selftest(cmd::selftest::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -47,5 +52,7 @@ fn main() -> anyhow::Result<()> {
         Command::Data(command) => cmd::data::run(command),
         Command::Baseline(args) => cmd::baseline::run(args),
         Command::Serve(args) => cmd::serve::run(*args),
+        Command::Bench(command) => cmd::bench::run(command),
+        Command::Selftest(args) => cmd::selftest::run(args),
     }
 }

@@ -18,8 +18,12 @@
 //! - [`inference`]: [`inference::Predictor`], maps at the original image size from a checkpoint;
 //! - [`overlay`]: OpenCV-exact JET heatmaps, `addWeighted` blending and the seed's triptych;
 //! - [`device`]: `cpu` / `cuda[:N]` / `auto`; [`TrainConfig::precision`] and
-//!   [`inference::Overrides::precision`] choose the convolutions' dtype (`salient_model::Precision`).
+//!   [`inference::Overrides::precision`] choose the convolutions' dtype (`salient_model::Precision`);
+//! - [`bench`]: the model's inference / training-step speed on any device (`salient bench model`,
+//!   `cargo xtask bench model`); [`selftest`]: the custom ops and the network on a device against a
+//!   reference (`salient selftest`).
 
+pub mod bench;
 pub mod clip;
 pub mod config;
 pub mod density_init;
@@ -34,6 +38,7 @@ pub mod plot;
 pub mod rundir;
 pub mod schedule;
 pub mod scores;
+pub mod selftest;
 pub mod source;
 pub mod state;
 pub mod trainer;
