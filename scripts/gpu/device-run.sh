@@ -3,7 +3,7 @@
 # there as run.sh, beside the gzipped `salient` binary, device-env.sh, seed_model.py, torch_bench.py and
 # data/), on the lent GPU machine (`--device cuda`, the default) or here (`--dry-run` of check.sh).
 #
-#   ./run.sh [--device cuda|cpu] [--size 256] [--batches "16 64"] [--precisions "f32 bf16"]
+#   ./run.sh [--device cuda|cpu] [--size 256] [--batches "16 64"] [--precisions "f32 bf16"] (tf32 too)
 #            [--steps 5] [--train-batch 16] [--train-size 256x256] [--python python3]
 #
 # In order: `salient selftest`; `salient bench model` and torch_bench.py (PyTorch eager,
@@ -73,12 +73,14 @@ rows=()
 for mode in train infer; do
   for batch in $batches; do
     for precision in $precisions; do
-      amp=none; [[ $precision == f32 ]] || amp=$precision
+      # f32 and tf32 are PyTorch without autocast, tf32 with its TF32 switches on.
+      amp=none tf32=()
+      case $precision in bf16 | f16) amp=$precision ;; tf32) tf32=(--tf32) ;; esac
       tag=$mode-b$batch-$precision
       run "salient-$tag" "$here/salient" bench model --mode "$mode" --device "$device" \
         --batch "$batch" --size "${size}x$size" --precision "$precision" --steps "$steps"
       run "torch-$tag" "$python" "$here/torch_bench.py" --mode "$mode" --device "${device%%:*}" \
-        --size "$size" --batch "$batch" --steps "$steps" --amp "$amp" --frozen-bn-eval
+        --size "$size" --batch "$batch" --steps "$steps" --amp "$amp" "${tf32[@]}" --frozen-bn-eval
       ours=$(field "salient-$tag" images/s) theirs=$(field "torch-$tag" img/s)
       if [[ $device == cuda* ]]; then
         mem_ours=$(field "salient-$tag" gpu_mem_mib) mem_theirs=$(field "torch-$tag" gpu_mem_mib)

@@ -44,7 +44,7 @@ pub struct LoadArgs {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long, default_value = "auto")]
     pub device: DeviceSpec,
-    /// Convolution precision: f32 (any device), bf16 or f16 (CUDA only).
+    /// Convolution precision: f32 (any device), tf32, bf16 or f16 (CUDA only).
     #[arg(long, default_value = "f32")]
     pub precision: Precision,
 }

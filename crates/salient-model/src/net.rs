@@ -54,6 +54,7 @@ impl SaliencyNet {
     ) -> Result<Self, ModelError> {
         cfg.validate()?;
         cfg.precision.check_device(device)?;
+        cfg.precision.configure_math();
         let tensors = tensors
             .into_iter()
             .map(|(n, t)| Ok((n, t.to_dtype(DType::F32)?.to_device(device)?.contiguous()?)))

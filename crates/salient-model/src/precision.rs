@@ -13,9 +13,12 @@ use candle_core::{DType, Device};
 
 use crate::ModelError;
 
-/// Compute precision of the convolutions. `f32` (the default) works everywhere; `bf16` and `f16` need
-/// a CUDA device (candle's CPU backend has no fast half-precision convolution, and the custom CPU
-/// kernels are f32 only).
+/// Compute precision of the convolutions. `f32` (the default) works everywhere and is plain f32
+/// arithmetic; `tf32` keeps f32 tensors but lets CUDA's matrix units round their operands to TF32
+/// (10 significant bits, PyTorch's `allow_tf32 = True`) in cuDNN convolutions and cuBLAS products;
+/// `bf16` and `f16` compute in half precision with f32 accumulation. All but `f32` need a CUDA
+/// device (candle's CPU backend has no fast half-precision convolution, the custom CPU kernels are
+/// f32 only, and CPUs have no TF32).
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
 )]
@@ -23,16 +26,23 @@ use crate::ModelError;
 pub enum Precision {
     #[default]
     F32,
+    Tf32,
     Bf16,
     F16,
 }
 
 impl Precision {
-    pub const ALL: [Precision; 3] = [Precision::F32, Precision::Bf16, Precision::F16];
+    pub const ALL: [Precision; 4] = [
+        Precision::F32,
+        Precision::Tf32,
+        Precision::Bf16,
+        Precision::F16,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Precision::F32 => "f32",
+            Precision::Tf32 => "tf32",
             Precision::Bf16 => "bf16",
             Precision::F16 => "f16",
         }
@@ -41,10 +51,19 @@ impl Precision {
     /// The dtype convolutions compute in.
     pub fn dtype(self) -> DType {
         match self {
-            Precision::F32 => DType::F32,
+            Precision::F32 | Precision::Tf32 => DType::F32,
             Precision::Bf16 => DType::BF16,
             Precision::F16 => DType::F16,
         }
+    }
+
+    /// Sets the process-wide switches this precision needs: TF32 in salient's cuDNN convolutions
+    /// and in candle's cuBLAS f32 products, on for `tf32` and off otherwise. Process-wide because
+    /// both libraries keep them so; a process runs one network (the last one built decides).
+    pub fn configure_math(self) {
+        let tf32 = self == Precision::Tf32;
+        salient_kernels::set_allow_tf32(tf32);
+        candle_core::cuda::set_gemm_reduced_precision_f32(tf32);
     }
 
     /// Refuses a half precision on a non-CUDA device, so that a run fails before any work starts
@@ -80,7 +99,7 @@ impl FromStr for Precision {
             .find(|p| p.as_str() == wanted)
             .ok_or_else(|| {
                 ModelError::Config(format!(
-                    "unknown precision {s:?} (expected f32, bf16 or f16)"
+                    "unknown precision {s:?} (expected f32, tf32, bf16 or f16)"
                 ))
             })
     }
@@ -100,12 +119,21 @@ mod tests {
         assert!(e.contains("fp8") && e.contains("bf16"), "{e}");
         assert_eq!(Precision::default(), Precision::F32);
         assert_eq!(Precision::F16.dtype(), DType::F16);
+        assert_eq!(Precision::Tf32.dtype(), DType::F32);
+    }
+
+    #[test]
+    fn tf32_switches_the_kernels_math_and_f32_switches_it_back() {
+        Precision::Tf32.configure_math();
+        assert!(salient_kernels::allow_tf32());
+        Precision::F32.configure_math();
+        assert!(!salient_kernels::allow_tf32());
     }
 
     #[test]
     fn half_precision_is_refused_on_the_cpu() {
         Precision::F32.check_device(&Device::Cpu).unwrap();
-        for p in [Precision::Bf16, Precision::F16] {
+        for p in [Precision::Tf32, Precision::Bf16, Precision::F16] {
             let e = p.check_device(&Device::Cpu).unwrap_err().to_string();
             assert!(
                 e.contains(&format!("precision {p} needs a CUDA device"))

@@ -90,6 +90,12 @@ impl Tolerances {
                 network: 1e-3,
                 finite_difference,
             },
+            // TF32 rounds each operand to 10 significant bits (2^-11 ≈ 4.9e-4 relative).
+            Precision::Tf32 => Self {
+                op: 3e-3,
+                network: 2e-2,
+                finite_difference,
+            },
             Precision::F16 => Self {
                 op: 1e-2,
                 network: 5e-2,

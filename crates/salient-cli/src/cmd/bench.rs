@@ -28,7 +28,7 @@ pub struct ModelArgs {
     /// Input size HxW (or one number for a square), multiples of 32.
     #[arg(long, default_value = "256x256")]
     pub size: InputSize,
-    /// Convolution precision: f32, or bf16 / f16 (CUDA only).
+    /// Convolution precision: f32, or tf32 / bf16 / f16 (CUDA only).
     #[arg(long, default_value = "f32")]
     pub precision: Precision,
     /// Timed steps after one warm-up step.

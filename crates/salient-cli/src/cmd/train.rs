@@ -83,7 +83,7 @@ pub struct Args {
     /// cpu, cuda, cuda:N or auto.
     #[arg(long)]
     pub device: Option<String>,
-    /// Convolution precision: f32 (any device), bf16 or f16 (CUDA only; weights and Adam state stay
+    /// Convolution precision: f32 (any device), tf32, bf16 or f16 (CUDA only; weights and Adam state stay
     /// f32).
     #[arg(long)]
     pub precision: Option<Precision>,
