@@ -23,7 +23,14 @@ train *args:
     target="${CARGO_TARGET_DIR:-target}"
     features=()
     if command -v nvcc >/dev/null 2>&1; then
-        features=(--features salient-cli/cuda); echo "just train: nvcc found, building with CUDA"
+        # cuDNN carries the convolutions (candle's own CUDA transposed convolution is a naive
+        # kernel, and every convolution's input gradient goes through it): use it when installed.
+        if ldconfig -p 2>/dev/null | grep -q 'libcudnn\.so'; then
+            features=(--features salient-cli/cudnn); echo "just train: nvcc and cuDNN found, building with CUDA and cuDNN"
+        else
+            features=(--features salient-cli/cuda)
+            echo "just train: nvcc found but no libcudnn on the loader path: building with CUDA without cuDNN (slower convolutions; install cuDNN 9 for speed)"
+        fi
     else
         echo "just train: no nvcc on PATH, building for CPU (install the CUDA toolkit for GPU training)"
     fi
