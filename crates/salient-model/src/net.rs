@@ -54,7 +54,11 @@ impl SaliencyNet {
     ) -> Result<Self, ModelError> {
         cfg.validate()?;
         cfg.precision.check_device(device)?;
-        cfg.precision.configure_math();
+        // Only a CUDA network sets the process-wide math switches: a CPU reference network built
+        // beside it (selftest) must not turn TF32 back off.
+        if device.is_cuda() {
+            cfg.precision.configure_math();
+        }
         let tensors = tensors
             .into_iter()
             .map(|(n, t)| Ok((n, t.to_dtype(DType::F32)?.to_device(device)?.contiguous()?)))

@@ -64,7 +64,7 @@ impl Default for SelftestConfig {
 /// sent to the wrong window) is off by the order of the output itself (relative error ≳ 0.1);
 /// float rounding of sums of a few thousand products, in any order (GPU, TF32 off), stays below
 /// 1e-5. The network compounds fifty layers and normalises by batch statistics of two images, so
-/// it gets 1e-3. bf16 keeps 8 significant bits (relative rounding 2⁻⁹ ≈ 2e-3 per operand), f16
+/// it gets 1e-3. TF32 rounds each operand to 10 significant bits (2⁻¹¹ ≈ 4.9e-4). bf16 keeps 8 significant bits (relative rounding 2⁻⁹ ≈ 2e-3 per operand), f16
 /// 11; their tolerances cover that rounding through one op or through the network.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Tolerances {
@@ -148,6 +148,10 @@ pub fn run(
     cfg.precision
         .check_device(device)
         .map_err(|e| TrainError::Config(e.to_string()))?;
+    if device.is_cuda() {
+        // TF32 on or off for the op checks too (building the device's network sets it again).
+        cfg.precision.configure_math();
+    }
     let tol = Tolerances::for_precision(cfg.precision);
     let mut checks = Vec::new();
     let mut record = |c: Check| {

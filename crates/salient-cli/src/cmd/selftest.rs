@@ -17,15 +17,15 @@ use salient_train::InputSize;
 /// difference of the loss.
 ///
 /// A check passes when max |device - reference| <= tol * max |reference| (a NaN fails).
-/// Tolerances (f32 / f16 / bf16): ops 1e-4 / 1e-2 / 3e-2; network 1e-3 / 5e-2 / 1e-1; finite
-/// differences 1e-1. Exit status 1 when any check fails.
+/// Tolerances (f32 / tf32 / f16 / bf16): ops 1e-4 / 3e-3 / 1e-2 / 3e-2; network 1e-3 / 2e-2 /
+/// 5e-2 / 1e-1; finite differences 1e-1. Exit status 1 when any check fails.
 #[derive(clap::Args)]
 #[command(verbatim_doc_comment)]
 pub struct Args {
     /// cpu, cuda or cuda:N (CUDA needs a build with `--features cuda` or `cudnn`).
     #[arg(long, default_value = "cpu")]
     pub device: DeviceSpec,
-    /// Precision of the convolutions on the device under test (bf16 / f16: CUDA only); the
+    /// Precision of the convolutions on the device under test (tf32 / bf16 / f16: CUDA only); the
     /// reference is f32.
     #[arg(long, default_value = "f32")]
     pub precision: Precision,
