@@ -25,7 +25,9 @@ train *args:
     if command -v nvcc >/dev/null 2>&1; then
         # cuDNN carries the convolutions (candle's own CUDA transposed convolution is a naive
         # kernel, and every convolution's input gradient goes through it): use it when installed.
-        if ldconfig -p 2>/dev/null | grep -q 'libcudnn\.so'; then
+        # (The listing is captured first: `ldconfig -p | grep -q` can fail under pipefail when grep
+        # stops reading early.)
+        if [[ "$(ldconfig -p 2>/dev/null)" == *libcudnn.so* ]]; then
             features=(--features salient-cli/cudnn); echo "just train: nvcc and cuDNN found, building with CUDA and cuDNN"
         else
             features=(--features salient-cli/cuda)

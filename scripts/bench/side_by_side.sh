@@ -25,6 +25,8 @@
 #
 # Usage (from the project root):
 #   scripts/bench/side_by_side.sh [--rows model,data,metrics] [--rounds 3] [--steps 5] [--torch-isa avx2]
+# Environment: METRICS_IMAGES (500) images per metrics run; BENCH_DATA (/tmp/salient-bench-data) the
+# data rows' folder; ANCHORS (../shared/anchors); TORCH_PYTHON (~/.torch-ref/bin/python).
 # Needs: the PyTorch reference venv (~/.torch-ref with torch, torchvision, albumentations, opencv,
 # pysaliency: see ../shared/anchors/README.md) and cargo; release builds of xtask and the metrics
 # bench are made first (not timed).
@@ -33,16 +35,24 @@ rows=model,data,metrics
 rounds=3
 steps=5
 torch_isa=""
+usage_error() { echo "side_by_side.sh: $1 (see --help)" >&2; exit 2; }
 while (($#)); do
     case $1 in
-        --rows) rows=$2; shift 2 ;;
-        --rounds) rounds=$2; shift 2 ;;
-        --steps) steps=$2; shift 2 ;;
-        --torch-isa) torch_isa=$2; shift 2 ;;
-        -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
-        *) echo "side_by_side.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+        --rows | --rounds | --steps | --torch-isa)
+            (($# >= 2)) || usage_error "$1 needs a value"
+            case $1 in
+                --rows) rows=$2 ;; --rounds) rounds=$2 ;; --steps) steps=$2 ;; --torch-isa) torch_isa=$2 ;;
+            esac
+            shift 2 ;;
+        -h | --help) awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
+        *) usage_error "unknown argument $1" ;;
     esac
 done
+for row in ${rows//,/ }; do
+    case $row in model | data | metrics) ;; *) usage_error "--rows takes model, data and/or metrics, not '$row'" ;; esac
+done
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || usage_error "--rounds takes a positive integer"
+[[ $steps =~ ^[1-9][0-9]*$ ]] || usage_error "--steps takes a positive integer"
 case $torch_isa in
     "") ;;
     avx2) export ONEDNN_MAX_CPU_ISA=AVX2 MKL_ENABLE_INSTRUCTIONS=AVX2 ;;
